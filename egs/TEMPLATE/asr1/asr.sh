@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# espnet_ext staged ASR recipe runner (self-written; each recipe's run.sh calls it).
+#
+# Usage: egs/TEMPLATE/asr1/asr.sh --train_set train --valid_set dev --test_sets "test" \
+#            --asr_config conf/train.yaml --inference_config conf/decode.yaml [options]
+#   Stages (docs/stages.md):
+#     1  data prep: local/data.sh --datadir DATADIR ${local_data_opts} writes DATADIR/<set>/, then every
+#        data dir is validated (wav.scp text utt2spk spk2utt utt2lang, audio headers)
+#     2  fbank features (kaldiio ark/scp, parallel over --nj) + global CMVN statistics + utt2lid
+#     3  SentencePiece (unigram) model + ESPnet token list from the training transcripts
+#     4  shape / statistics collection (ESPnet collect_stats)
+#     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP)
+#     6  decoding: joint CTC/attention batch beam search, parallel over --nj
+#     7  scoring: CER per language + average (and WER), results.md / results.json / PNG
+#   Each stage leaves a completion marker; re-running skips finished work (delete the marker to redo).
+set -euo pipefail
+
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (asr.sh:${BASH_LINENO[0]}) $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---- options (every one may be given as --name value) ----
+stage=1                 # first stage to run
+stop_stage=100          # last stage to run
+nj=2                    # parallel jobs for feature extraction and decoding
+inference_nj=           # jobs for decoding (default: --nj)
+ngpu=0                  # GPUs for training (0: CPU; N > 1: DDP over N processes); decoding uses <= 1
+python=python3          # interpreter with espnet_ext installed
+train_set=              # training data dir name under data/ (required)
+valid_set=              # validation data dir name (required)
+test_sets=              # space-separated test data dir names (required for stages 6-7)
+local_data_opts=        # options passed to local/data.sh in stage 1
+languages=              # comma-separated language inventory (default: languages of the training set)
+feats_conf=conf/fbank.yaml   # feature extraction options (FbankConfig fields)
+feats_normalize=global_mvn   # global_mvn (with stage-2 CMVN stats) or none
+token_type=bpe          # bpe (SentencePiece) is the only type this runner trains
+nbpe=300                # SentencePiece vocabulary size
+bpe_type=unigram        # unigram | bpe | char
+asr_config=             # training YAML (required for stages 4-5)
+asr_tag=                # experiment name (default: derived from the config file name)
+asr_args=               # extra options for espnet_ext.bin.asr_train
+inference_config=       # decoding YAML (required for stage 6)
+inference_tag=          # decoding name (default: derived from the config file name)
+inference_args=         # extra options for espnet_ext.bin.asr_inference
+inference_model=valid.acc.ave.pth  # model file in the experiment dir used for decoding
+datadir=data            # Kaldi-style data dirs
+dumpdir=dump            # features
+expdir=exp              # experiments
+
+help_message=$(sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//')
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) echo "${help_message}"; exit 0 ;;
+        --*)
+            name=${1#--}
+            [ $# -ge 2 ] || die "option --${name} needs a value"
+            if ! declare -p "${name}" >/dev/null 2>&1 || [[ "${name}" == *[!a-z0-9_]* ]] \
+                    || [ "${name}" = help_message ] || [ "${name}" = name ]; then
+                die "unknown option --${name} (see --help)"
+            fi
+            printf -v "${name}" '%s' "$2"
+            shift 2 ;;
+        *) die "unexpected positional argument '$1' (options are --name value; see --help)" ;;
+    esac
+done
+
+need() { for v in "$@"; do [ -n "${!v}" ] || die "--${v} is required for stages ${stage}-${stop_stage}"; done; }
+# run_stage N: whether stage N is selected; also closes the timing of the previous stage and opens N's.
+# Durations are appended to ${expdir}/stage_times.tsv (stage, seconds, finished-at).
+timed_stage=; timed_start=0
+stage_done() {
+    if [ -n "${timed_stage}" ]; then
+        local took=$((SECONDS - timed_start))
+        mkdir -p "${expdir}"
+        printf '%s\t%d\t%s\n' "${timed_stage}" "${took}" "$(date '+%Y-%m-%dT%H:%M:%S')" >> "${expdir}/stage_times.tsv"
+        log "Stage ${timed_stage} took ${took} s"
+    fi
+    timed_stage=
+}
+run_stage() {
+    stage_done
+    if [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; then timed_stage=$1; timed_start=${SECONDS}; return 0; fi
+    return 1
+}
+[ -n "${inference_nj}" ] || inference_nj=${nj}
+[ "${nj}" -ge 1 ] 2>/dev/null || die "--nj must be a positive integer, got '${nj}'"
+[ "${ngpu}" -ge 0 ] 2>/dev/null || die "--ngpu must be a non-negative integer, got '${ngpu}'"
+[ "${token_type}" = bpe ] || die "--token_type: only 'bpe' (SentencePiece) is supported by this runner"
+need train_set valid_set
+
+feats_dir=${dumpdir}/fbank
+token_dir=${datadir}/token_list/${token_type}_${bpe_type}${nbpe}
+bpemodel=${token_dir}/bpe.model
+token_list=${token_dir}/tokens.txt
+lang_list=${datadir}/lang_list.txt
+stats_dir=${expdir}/asr_stats_${token_type}_${bpe_type}${nbpe}
+[ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config:-asr}" .yaml)
+asr_exp=${expdir}/asr_${asr_tag}
+[ -n "${inference_tag}" ] || inference_tag=decode_$(basename "${inference_config:-decode}" .yaml)_${inference_model%.pth}
+
+# ---- Stage 1: data preparation ----
+if run_stage 1; then
+    log "Stage 1: data preparation (local/data.sh --datadir ${datadir} ${local_data_opts})"
+    [ -x local/data.sh ] || die "local/data.sh not found or not executable in $(pwd)"
+    # shellcheck disable=SC2086
+    local/data.sh --datadir "${datadir}" ${local_data_opts}
+    sets=("${train_set}" "${valid_set}")
+    for s in ${test_sets}; do sets+=("${s}"); done
+    dirs=(); for s in "${sets[@]}"; do dirs+=("${datadir}/${s}"); done
+    lang_opt=(); [ -z "${languages}" ] || lang_opt=(--languages "${languages}")
+    ${python} -m espnet_ext.bin.validate_data_dir "${dirs[@]}" "${lang_opt[@]}" --write_lang_list "${lang_list}"
+    log "Language inventory: $(paste -sd' ' "${lang_list}")"
+fi
+
+# ---- Stage 2: features ----
+if run_stage 2; then
+    log "Stage 2: features (${feats_conf}, nj=${nj})"
+    [ -f "${lang_list}" ] || die "${lang_list} missing: run stage 1 first"
+    sets=("${train_set}" "${valid_set}")
+    for s in ${test_sets}; do sets+=("${s}"); done
+    for s in "${sets[@]}"; do
+        ${python} -m espnet_ext.bin.compute_fbank --data_dir "${datadir}/${s}" --out_dir "${feats_dir}/${s}" \
+            --conf "${feats_conf}" --nj "${nj}" --lang_list "${lang_list}"
+    done
+fi
+
+# ---- Stage 3: SentencePiece ----
+if run_stage 3; then
+    log "Stage 3: SentencePiece ${bpe_type} (${nbpe}) -> ${token_dir}"
+    if [ -f "${token_dir}/.done" ]; then
+        log "${token_dir} is complete; skipping"
+    else
+        [ -f "${feats_dir}/${train_set}/text" ] || die "${feats_dir}/${train_set}/text missing: run stage 2 first"
+        ${python} -m espnet_ext.bin.train_sentencepiece --text "${feats_dir}/${train_set}/text" \
+            --out_dir "${token_dir}" --vocab_size "${nbpe}" --model_type "${bpe_type}"
+        touch "${token_dir}/.done"
+    fi
+fi
+
+data_opts() {  # data_opts <train|valid> <set>: the data triples of one split
+    local d=${feats_dir}/$2
+    echo "--$1_data_path_and_name_and_type ${d}/feats.scp,speech,kaldi_ark" \
+         "--$1_data_path_and_name_and_type ${d}/text,text,text" \
+         "--$1_data_path_and_name_and_type ${d}/utt2lid,lang,text_int"
+}
+common_train_opts() {
+    local feats_dim normalize_opts=""
+    feats_dim=$(cat "${feats_dir}/${train_set}/feats_dim")
+    if [ "${feats_normalize}" = global_mvn ]; then
+        normalize_opts="--normalize global_mvn --normalize_conf stats_file=${feats_dir}/${train_set}/cmvn.npz"
+    elif [ "${feats_normalize}" != none ]; then
+        die "--feats_normalize must be global_mvn or none, got '${feats_normalize}'"
+    fi
+    echo "--config ${asr_config} --use_preprocessor true --token_type ${token_type} --bpemodel ${bpemodel}" \
+         "--token_list ${token_list} --input_size ${feats_dim} ${normalize_opts}" \
+         "--model_conf languages=[$(paste -sd, "${lang_list}")]" \
+         "$(data_opts train "${train_set}") $(data_opts valid "${valid_set}")"
+}
+
+# ---- Stage 4: shapes and statistics ----
+if run_stage 4; then
+    need asr_config
+    log "Stage 4: shape/statistics collection -> ${stats_dir}"
+    if [ -f "${stats_dir}/.done" ]; then
+        log "${stats_dir} is complete; skipping"
+    else
+        ${python} -m espnet_ext.bin.check_token_list --bpemodel "${bpemodel}" --token_list "${token_list}"
+        rm -rf "${stats_dir}"
+        # shellcheck disable=SC2046
+        ${python} -m espnet_ext.bin.asr_train --collect_stats true --ngpu 0 --num_workers 0 \
+            $(common_train_opts) --batch_type unsorted --batch_size 20 --output_dir "${stats_dir}" ${asr_args}
+        touch "${stats_dir}/.done"
+    fi
+fi
+
+# ---- Stage 5: training ----
+if run_stage 5; then
+    need asr_config
+    log "Stage 5: training ${asr_exp} (config ${asr_config}, ngpu=${ngpu})"
+    [ -f "${stats_dir}/.done" ] || die "${stats_dir} incomplete: run stage 4 first"
+    if [ -f "${asr_exp}/.done" ]; then
+        log "${asr_exp} is complete; skipping"
+    else
+        dist_opts=""
+        [ "${ngpu}" -le 1 ] || dist_opts="--multiprocessing_distributed true"
+        mkdir -p "${asr_exp}"
+        # ESPnet resumes from ${asr_exp}/checkpoint.pth when present (--resume true).
+        # shellcheck disable=SC2046,SC2086
+        ${python} -m espnet_ext.bin.asr_train $(common_train_opts) --ngpu "${ngpu}" ${dist_opts} --resume true \
+            --train_shape_file "${stats_dir}/train/speech_shape" --train_shape_file "${stats_dir}/train/text_shape" \
+            --valid_shape_file "${stats_dir}/valid/speech_shape" --valid_shape_file "${stats_dir}/valid/text_shape" \
+            --output_dir "${asr_exp}" ${asr_args}
+        touch "${asr_exp}/.done"
+    fi
+fi
+
+# ---- Stage 6: decoding ----
+if run_stage 6; then
+    need inference_config test_sets
+    [ -f "${asr_exp}/${inference_model}" ] || die "${asr_exp}/${inference_model} not found: run stage 5 first"
+    for s in ${test_sets}; do
+        out=${asr_exp}/${inference_tag}/${s}
+        if [ -f "${out}/.done" ]; then log "${out} is complete; skipping"; continue; fi
+        log "Stage 6: decoding ${s} -> ${out} (nj=${inference_nj})"
+        rm -rf "${out}"; mkdir -p "${out}/logdir"
+        jobs_n=$(${python} -m espnet_ext.bin.split_merge split --scp "${feats_dir}/${s}/feats.scp" \
+                 --nj "${inference_nj}" --out_dir "${out}/logdir")
+        pids=()
+        for j in $(seq 1 "${jobs_n}"); do
+            # shellcheck disable=SC2086
+            ${python} -m espnet_ext.bin.asr_inference --config "${inference_config}" --ngpu 0 \
+                --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
+                --data_path_and_name_and_type "${feats_dir}/${s}/feats.scp,speech,kaldi_ark" \
+                --utt2lang "${feats_dir}/${s}/utt2lang" --key_file "${out}/logdir/keys.${j}" \
+                --output_dir "${out}/logdir/output.${j}" ${inference_args} > "${out}/logdir/decode.${j}.log" 2>&1 &
+            pids+=($!)
+        done
+        failed=0
+        for j in "${!pids[@]}"; do wait "${pids[$j]}" || { failed=1; log "job $((j + 1)) failed: see ${out}/logdir/decode.$((j + 1)).log"; tail -n 5 "${out}/logdir/decode.$((j + 1)).log" >&2; }; done
+        [ "${failed}" -eq 0 ] || die "decoding ${s} failed"
+        ${python} -m espnet_ext.bin.split_merge merge --nj "${jobs_n}" --logdir "${out}/logdir" --out_dir "${out}"
+        touch "${out}/.done"
+    done
+fi
+
+# ---- Stage 7: scoring ----
+if run_stage 7; then
+    need test_sets
+    for s in ${test_sets}; do
+        out=${asr_exp}/${inference_tag}/${s}
+        [ -f "${out}/.done" ] || die "${out} has no complete decoding: run stage 6 first"
+        log "Stage 7: scoring ${out}"
+        ${python} -m espnet_ext.bin.score_cer --ref "${feats_dir}/${s}/text" --hyp "${out}/text" \
+            --utt2lang "${feats_dir}/${s}/utt2lang" --out_dir "${out}" --title "${asr_tag} ${s}"
+    done
+fi
+stage_done
+log "Finished stages ${stage}-${stop_stage}"

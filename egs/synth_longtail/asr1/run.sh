@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Offline long-tail multilingual ASR with espeak-ng speech (the espnet_ext demo).
+#
+# Usage: ./run.sh [--corpus demo|benchmark|micro] [asr.sh options, e.g. --stage 5 --ngpu 1]
+#   --corpus demo       6 languages, >= 10x between head and tail (conf/corpus/demo.yaml)   [default]
+#   --corpus benchmark  all 11 A2 languages in the A2 paper's Table 6 proportions (conf/corpus/benchmark.yaml)
+#   --corpus micro      a few utterances, for the end-to-end test
+#   Trains the A2 SMT baseline (conf/tuning/train_smt_transformer_cpu.yaml), decodes with joint
+#   CTC/attention beam search and prints the per-language CER table (exp/*/decode_*/test/results.md).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+corpus=demo
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --corpus) [ $# -ge 2 ] || { echo "ERROR: --corpus needs a value" >&2; exit 1; }; corpus=$2; shift 2 ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exec "${root}/egs/TEMPLATE/asr1/asr.sh" --help ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+corpus_conf=${root}/conf/corpus/${corpus}.yaml
+[ -f "${corpus_conf}" ] || { echo "ERROR: --corpus ${corpus}: ${corpus_conf} not found" >&2; exit 1; }
+
+exec "${root}/egs/TEMPLATE/asr1/asr.sh" \
+    --train_set train --valid_set dev --test_sets test \
+    --local_data_opts "--corpus_conf ${corpus_conf} --nj 2" \
+    --datadir "data/${corpus}" --dumpdir "dump/${corpus}" --expdir "exp/${corpus}" \
+    --feats_conf "${root}/conf/fbank.yaml" \
+    --nbpe 300 --bpe_type unigram \
+    --asr_config "${root}/conf/tuning/train_smt_transformer_cpu.yaml" \
+    --inference_config "${root}/conf/decode_asr.yaml" \
+    "${args[@]}"

@@ -1,0 +1,151 @@
+"""ESPnet's ASR task with espnet_ext's plugins registered and the ``lang`` data key allowed.
+
+Class lookup stays ESPnet's own (``espnet2.tasks.asr`` module-level ClassChoices, filled by
+``espnet_ext.registry``), so models built here also load through stock ``ASRTask`` and ``Speech2Text``.
+
+On top of ``ASRTask`` (A2 paper, docs/adapters_and_sampling.md):
+    * ``model_conf.languages`` is copied into the conf of every encoder / decoder whose constructor takes
+      ``languages`` (Dual-Adapters, LID vector), so the inventory is written once; ESPnet saves the
+      completed confs in config.yaml, which stock ``ASRTask.build_model_from_file`` then reads.
+    * ``--lang_balanced_per_language N``: balanced sampling (BS) of the training batches.
+    * ``--train_adapters_only NAMES``: freeze everything but the named adapters.
+"""
+
+import argparse
+import inspect
+from typing import List, Optional, Tuple
+
+import espnet_ext  # noqa: F401  (registers the plugins before any parser is built)
+import torch
+from espnet2.iterators.abs_iter_factory import AbsIterFactory
+from espnet2.iterators.sequence_iter_factory import SequenceIterFactory
+from espnet2.tasks.abs_task import IteratorOptions
+from espnet2.tasks.asr import ASRTask
+from espnet2.utils.types import int_or_none
+
+# Data key holding each utterance's index into model_conf.languages (file utt2lid, type text_int).
+LANG_DATA_NAME = "lang"
+# Parts whose class may take the language inventory as ``languages``.
+_LANGUAGE_AWARE_PARTS = ("preencoder", "encoder", "postencoder", "decoder")
+
+
+def _name_list(value: str) -> Optional[List[str]]:
+    """'sv,common' -> ['sv', 'common']; 'none' -> None."""
+    if value.strip().lower() in ("", "none", "null"):
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+class MultilingualASRTask(ASRTask):
+    """``ASRTask`` + the optional per-utterance language key, balanced sampling, adapter-only training."""
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return super().optional_data_names(train, inference) + (LANG_DATA_NAME,)
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        super().add_task_arguments(parser)
+        group = parser.add_argument_group("espnet_ext: balanced sampling and adapters (A2)")
+        group.add_argument("--lang_balanced_per_language", type=int_or_none, default=None,
+                           help="Balanced sampling (BS): utterances of every language per training batch, read "
+                                "from the 'lang' data key (utt2lid). None: ESPnet's sampling (SMT)")
+        group.add_argument("--lang_balanced_layout", type=str, default="mixed", choices=["mixed", "grouped"],
+                           help="mixed: each batch holds N per language; grouped: each batch one language, "
+                                "cycles of L batches (use accum_grad = L, the paper's 6 x 11)")
+        group.add_argument("--lang_balanced_epoch", type=str, default="corpus", choices=["corpus", "max", "min"],
+                           help="BS epoch: as many utterances as the corpus (corpus), the largest (max) or the "
+                                "smallest (min) language seen once")
+        group.add_argument("--train_adapters_only", type=_name_list, default=None,
+                           help="Comma-separated adapter names (language codes, group names, 'common', or "
+                                "'all') to train; every other parameter is frozen")
+
+    @classmethod
+    def _complete_language_confs(cls, args: argparse.Namespace) -> None:
+        languages = (getattr(args, "model_conf", None) or {}).get("languages")
+        for choices in cls.class_choices_list:
+            if choices.name not in _LANGUAGE_AWARE_PARTS or getattr(args, choices.name, None) is None:
+                continue
+            klass = choices.get_class(getattr(args, choices.name))
+            if "languages" not in inspect.signature(klass.__init__).parameters:
+                continue
+            key = f"{choices.name}_conf"
+            conf = dict(getattr(args, key) or {})
+            given = conf.get("languages")
+            if given is None:
+                if languages:
+                    conf["languages"] = list(languages)
+            elif languages and list(given) != list(languages):
+                raise ValueError(f"{key}.languages {list(given)} differs from model_conf.languages "
+                                 f"{list(languages)}; drop {key}.languages (it is copied from model_conf)")
+            setattr(args, key, conf)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace):
+        cls._complete_language_confs(args)
+        model = super().build_model(args)
+        selection = getattr(args, "train_adapters_only", None)
+        if selection:
+            from espnet_ext.asr.adapters.adapter_io import train_only_adapters
+
+            train_only_adapters(model, [selection] if isinstance(selection, str) else selection)
+        return model
+
+    @classmethod
+    def build_iter_factory(cls, args: argparse.Namespace, distributed_option, mode: str,
+                           kwargs: Optional[dict] = None) -> AbsIterFactory:
+        iterator_type = args.valid_iterator_type if mode == "valid" and args.valid_iterator_type else \
+            args.iterator_type
+        if mode == "train" and getattr(args, "lang_balanced_per_language", None) is not None \
+                and iterator_type != "sequence":
+            raise ValueError(f"--lang_balanced_per_language needs --iterator_type sequence, got '{iterator_type}'")
+        return super().build_iter_factory(args, distributed_option, mode, kwargs)
+
+    @classmethod
+    def build_sequence_iter_factory(cls, args: argparse.Namespace, iter_options: IteratorOptions,
+                                    mode: str) -> AbsIterFactory:
+        if mode != "train" or getattr(args, "lang_balanced_per_language", None) is None:
+            return super().build_sequence_iter_factory(args, iter_options, mode)
+        return cls._build_lang_balanced_iter_factory(args, iter_options)
+
+    @classmethod
+    def _build_lang_balanced_iter_factory(cls, args: argparse.Namespace,
+                                          iter_options: IteratorOptions) -> AbsIterFactory:
+        from espnet_ext.samplers.language_balanced_batch_sampler import LanguageBalancedBatchSampler
+
+        lang_files = [path for path, name, _ in iter_options.data_path_and_name_and_type if name == LANG_DATA_NAME]
+        if not lang_files:
+            raise ValueError("--lang_balanced_per_language needs the language of every training utterance: add "
+                             f"--train_data_path_and_name_and_type <dir>/utt2lid,{LANG_DATA_NAME},text_int")
+        languages = (args.model_conf or {}).get("languages")
+        if not languages:
+            raise ValueError("--lang_balanced_per_language needs model_conf.languages (the language inventory)")
+        if args.shuffle_within_batch:
+            raise ValueError("--shuffle_within_batch would mix the balanced batches; disable it with "
+                             "--lang_balanced_per_language")
+        keys = None
+        if iter_options.shape_files:
+            with open(iter_options.shape_files[0], encoding="utf-8") as f:
+                keys = [line.split(maxsplit=1)[0] for line in f if line.strip()]
+        if iter_options.distributed:
+            world_size, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+        else:
+            world_size, rank = 1, 0
+
+        layout = args.lang_balanced_layout
+        num_iters = iter_options.num_iters_per_epoch
+        if layout == "grouped" and num_iters and num_iters % args.accum_grad:
+            raise ValueError(f"--num_iters_per_epoch ({num_iters}) must be a multiple of accum_grad "
+                             f"({args.accum_grad}) with --lang_balanced_layout grouped")
+        sampler = LanguageBalancedBatchSampler(
+            lang_files[0], languages, args.lang_balanced_per_language, layout=layout,
+            epoch=args.lang_balanced_epoch, keys=keys, seed=args.seed, rank=rank, world_size=world_size,
+            accum_grad=args.accum_grad)
+
+        dataset = cls.build_dataset(args, iter_options)  # every key: epochs draw different utterances
+        return SequenceIterFactory(
+            dataset=dataset, batches=sampler, seed=args.seed, num_iters_per_epoch=iter_options.num_iters_per_epoch,
+            # The sampler already randomises; a grouped layout must keep its cycles aligned with accum_grad.
+            shuffle=layout == "mixed", shuffle_within_batch=False, num_workers=args.num_workers,
+            collate_fn=iter_options.collate_fn, pin_memory=args.ngpu > 0,
+        )

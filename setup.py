@@ -1,0 +1,31 @@
+"""espnet_ext: ESPnet 202511 plugins for long-tail multilingual and code-switched ASR."""
+
+from setuptools import find_packages, setup
+
+# ESPnet 202511 installs cleanly only with this torch/torchaudio pair (see docs/getting_started.md):
+# torch 2.13+ needs setuptools >= 77 while espnet pins setuptools < 74, and torchaudio must match torch.
+INSTALL_REQUIRES = [
+    "torch==2.9.1",
+    "torchaudio==2.9.1",
+    "espnet==202511",
+    "transformers",
+    "sentencepiece",
+    "kaldiio",
+    "numpy",
+    "pyyaml",
+    "soundfile",
+    "tqdm",
+    "matplotlib",
+    "tensorboard",  # ESPnet's trainer writes TensorBoard logs by default but does not depend on it
+    "pypinyin",
+]
+
+setup(
+    name="espnet_ext",
+    version="0.1.0",
+    description="ESPnet plugins: Adapt-and-Adjust long-tail multilingual ASR and meta-transfer code-switched ASR",
+    packages=find_packages(include=["espnet_ext", "espnet_ext.*"]),
+    python_requires=">=3.9,<3.13",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest"]},
+)

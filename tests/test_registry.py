@@ -1,0 +1,89 @@
+import multiprocessing
+
+import pytest
+import torch
+
+import espnet_ext  # noqa: F401
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet_ext import registry
+
+
+class _DummyEncoder(AbsEncoder):
+    def output_size(self) -> int:
+        return 4
+
+    def forward(self, xs_pad, ilens, prev_states=None):
+        return xs_pad, ilens, None
+
+
+class _OtherEncoder(_DummyEncoder):
+    pass
+
+
+@pytest.fixture
+def cleanup():
+    names = []
+    yield names
+    for kind, name in names:
+        registry.choices_for(kind).classes.pop(name, None)
+
+
+def test_plugins_are_registered_in_espnet_choices():
+    from espnet2.tasks.asr import model_choices
+
+    from espnet_ext.asr.multilingual_model import MultilingualASRModel
+
+    assert model_choices.get_class("multilingual") is MultilingualASRModel
+    for kind, name, path in registry.PLUGINS:
+        assert registry.registered(kind)[name].__name__ == path.split(":")[1]
+
+
+def test_register_and_idempotent_reregister(cleanup):
+    cleanup.append(("asr.encoder", "dummy_enc"))
+    registry.register("asr.encoder", "dummy_enc", _DummyEncoder)
+    registry.register("asr.encoder", "dummy_enc", _DummyEncoder)  # same class: no error (re-import)
+    from espnet2.tasks.asr import encoder_choices
+
+    assert encoder_choices.get_class("dummy_enc") is _DummyEncoder
+
+
+def test_duplicate_name_is_rejected(cleanup):
+    cleanup.append(("asr.encoder", "dummy_enc2"))
+    registry.register("asr.encoder", "dummy_enc2", _DummyEncoder)
+    with pytest.raises(ValueError, match="Duplicate asr.encoder name 'dummy_enc2'"):
+        registry.register("asr.encoder", "dummy_enc2", _OtherEncoder)
+    with pytest.raises(ValueError, match="Duplicate asr.encoder name 'transformer'"):
+        registry.register("asr.encoder", "transformer", _DummyEncoder)
+
+
+def test_wrong_base_class_is_rejected():
+    with pytest.raises(TypeError, match="must subclass espnet2.asr.decoder.abs_decoder.AbsDecoder"):
+        registry.register("asr.decoder", "not_a_decoder", _DummyEncoder)
+    with pytest.raises(TypeError, match="must subclass"):
+        registry.register("asr.model", "plain_module", torch.nn.Module)
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError, match="Unknown plugin kind 'asr.vocoder'"):
+        registry.register("asr.vocoder", "x", _DummyEncoder)
+
+
+def _child_sees_plugins(queue):
+    # A spawned DDP worker starts from a fresh interpreter: espnet_ext first, ESPnet afterwards.
+    import espnet_ext  # noqa: F401
+    from espnet2.tasks.asr import ASRTask, model_choices
+
+    parser = ASRTask.get_parser()
+    args = parser.parse_args(["--model", "multilingual", "--output_dir", "x"])
+    queue.put((sorted(model_choices.classes), args.model))
+
+
+def test_registration_visible_in_spawned_process():
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_child_sees_plugins, args=(queue,))
+    p.start()
+    names, chosen = queue.get(timeout=240)
+    p.join(60)
+    assert p.exitcode == 0
+    assert "multilingual" in names and chosen == "multilingual"
