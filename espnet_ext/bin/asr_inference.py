@@ -77,6 +77,9 @@ def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
     LogitAdjustedScorer.attach(speech2text.beam_search, speech2text.asr_model, tau=args.get("logit_adjust_tau"),
                                token_prior=args.get("token_prior"),
                                per_language=bool(args.get("logit_adjust_per_language")))
+    from espnet_ext.asr.scorers.word_count_bonus import WordCountBonus  # eq. 5 γ√wc(Y) (Winata et al. 2020)
+    WordCountBonus.attach(speech2text.beam_search, speech2text.asr_model.token_list,
+                          speech2text.asr_train_args.token_type, args.get("word_count_weight"))
     return speech2text
 
 
@@ -137,6 +140,8 @@ def get_parser():
                         help="prior file of espnet_ext.bin.compute_token_priors; default: the model's stored prior")
     parser.add_argument("--logit_adjust_per_language", type=str2bool, default=False,
                         help="use the utterance language's prior from --token_prior")
+    parser.add_argument("--word_count_weight", type=float, default=0.0,
+                        help="γ of eq. 5 (Winata et al. 2020): weight of the √wc(Y) word-count bonus in the beam search")
     return parser
 
 

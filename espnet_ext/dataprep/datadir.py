@@ -145,13 +145,18 @@ def validate_data_dir(data_dir: Path, languages: Optional[List[str]] = None, che
             raise DataDirError(f"{data_dir / 'utt2spk'}: utterance id '{utt}' does not start with its speaker id '{spk}'")
 
     if check_audio:
-        for utt in sorted(wav):
-            check_wav_entry(data_dir / "wav.scp", utt, wav[utt], sample_rate)
+        # One warning per data dir, not per utterance: a 48 kHz corpus has millions of them.
+        other_rate = [(utt, rate) for utt in sorted(wav)
+                      if (rate := check_wav_entry(data_dir / "wav.scp", utt, wav[utt])) != sample_rate]
+        if other_rate:
+            utt, rate = other_rate[0]
+            logger.warning("%s: %d utterance(s) are not %d Hz (first: '%s' at %d Hz); feature extraction "
+                           "will resample them", data_dir / "wav.scp", len(other_rate), sample_rate, utt, rate)
     return DataDir(data_dir, wav, text, utt2spk, utt2lang)
 
 
-def check_wav_entry(scp: Path, utt: str, path: str, sample_rate: int) -> int:
-    """Open one ``wav.scp`` entry's header; return its sample rate (warning when it differs)."""
+def check_wav_entry(scp: Path, utt: str, path: str) -> int:
+    """Open one ``wav.scp`` entry's header and return its sample rate."""
     import soundfile
 
     if path.endswith("|"):
@@ -164,7 +169,4 @@ def check_wav_entry(scp: Path, utt: str, path: str, sample_rate: int) -> int:
         raise DataDirError(f"{scp}: utterance '{utt}': audio '{path}' is empty")
     if info.channels != 1:
         raise DataDirError(f"{scp}: utterance '{utt}': audio '{path}' has {info.channels} channels, expected mono")
-    if info.samplerate != sample_rate:
-        logger.warning("%s: utterance '%s': %s is %d Hz, will be resampled to %d Hz in feature extraction",
-                       scp, utt, path, info.samplerate, sample_rate)
     return info.samplerate

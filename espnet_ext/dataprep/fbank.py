@@ -54,8 +54,10 @@ class FbankConfig:
         return (1 << (n - 1).bit_length()) // 2 + 1
 
 
-def load_audio(path: str, utt: str, sample_rate: int) -> np.ndarray:
-    """Read a mono file as float32 in Kaldi's int16 scale, resampling (with a warning) if needed."""
+def load_audio(path: str, utt: str, sample_rate: int) -> Tuple[np.ndarray, int]:
+    """Read a mono file as float32 in Kaldi's int16 scale, resampled to ``sample_rate`` if needed.
+
+    Returns the waveform and the file's original rate (the caller reports resampling once per job)."""
     import soundfile
 
     try:
@@ -69,9 +71,8 @@ def load_audio(path: str, utt: str, sample_rate: int) -> np.ndarray:
         import torch
         import torchaudio.functional
 
-        logger.warning("utterance '%s': resampling %s from %d Hz to %d Hz", utt, path, rate, sample_rate)
         wave = torchaudio.functional.resample(torch.from_numpy(wave), rate, sample_rate).numpy()
-    return wave * 32768.0
+    return wave * 32768.0, rate
 
 
 def compute_features(wave: np.ndarray, conf: FbankConfig) -> np.ndarray:
@@ -90,6 +91,7 @@ def compute_features(wave: np.ndarray, conf: FbankConfig) -> np.ndarray:
 
 
 def _extract_shard(args: Tuple[int, List[Tuple[str, str]], str, dict]) -> Tuple[int, Dict[str, int], np.ndarray]:
+    """One job: features of ``items`` into ``feats.<job>.{ark,scp}``; returns frame counts and CMVN sums."""
     job, items, tmp_dir, conf_dict = args
     import kaldiio
     import torch
@@ -99,9 +101,13 @@ def _extract_shard(args: Tuple[int, List[Tuple[str, str]], str, dict]) -> Tuple[
     stats = np.zeros((3, conf.dim), dtype=np.float64)  # count (row 0 col 0), sum, sum_square
     num_frames: Dict[str, int] = {}
     ark, scp = Path(tmp_dir) / f"feats.{job}.ark", Path(tmp_dir) / f"feats.{job}.scp"
+    resampled: List[Tuple[str, int]] = []
     with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
         for utt, path in items:
-            feats = compute_features(load_audio(path, utt, conf.sample_rate), conf)
+            wave, rate = load_audio(path, utt, conf.sample_rate)
+            if rate != conf.sample_rate:
+                resampled.append((utt, rate))
+            feats = compute_features(wave, conf)
             if feats.shape[0] == 0:
                 raise DataDirError(f"utterance '{utt}': audio '{path}' is shorter than one frame")
             writer(utt, feats)
@@ -109,6 +115,10 @@ def _extract_shard(args: Tuple[int, List[Tuple[str, str]], str, dict]) -> Tuple[
             stats[0, 0] += feats.shape[0]
             stats[1] += feats.sum(0, dtype=np.float64)
             stats[2] += np.square(feats, dtype=np.float64).sum(0)
+    if resampled:
+        logging.basicConfig(level=logging.INFO)  # spawned workers start without logging configured
+        logger.warning("job %d: resampled %d utterance(s) to %d Hz (first: utterance '%s' from %d Hz)",
+                       job, len(resampled), conf.sample_rate, resampled[0][0], resampled[0][1])
     return job, num_frames, stats
 
 

@@ -5,7 +5,8 @@ Class lookup stays ESPnet's own (``espnet2.tasks.asr`` module-level ClassChoices
 
 On top of ``ASRTask`` (A2 paper, docs/adapters_and_sampling.md):
     * ``model_conf.languages`` is copied into the conf of every encoder / decoder whose constructor takes
-      ``languages`` (Dual-Adapters, LID vector), so the inventory is written once; ESPnet saves the
+      ``languages`` (Dual-Adapters, LID vector), so the inventory is written once; likewise ``--token_list``
+      into the conf of a part that takes ``token_list`` (the pretrained-LM decoder's vocabulary mapping); ESPnet saves the
       completed confs in config.yaml, which stock ``ASRTask.build_model_from_file`` then reads.
     * ``--lang_balanced_per_language N``: balanced sampling (BS) of the training batches.
     * ``--train_adapters_only NAMES``: freeze everything but the named adapters.
@@ -21,7 +22,7 @@ from espnet2.iterators.abs_iter_factory import AbsIterFactory
 from espnet2.iterators.sequence_iter_factory import SequenceIterFactory
 from espnet2.tasks.abs_task import IteratorOptions
 from espnet2.tasks.asr import ASRTask
-from espnet2.utils.types import int_or_none
+from espnet2.utils.types import int_or_none, str_or_none
 
 # Data key holding each utterance's index into model_conf.languages (file utt2lid, type text_int).
 LANG_DATA_NAME = "lang"
@@ -34,6 +35,13 @@ def _name_list(value: str) -> Optional[List[str]]:
     if value.strip().lower() in ("", "none", "null"):
         return None
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _read_tokens(token_list) -> List[str]:
+    if isinstance(token_list, str):
+        with open(token_list, encoding="utf-8") as f:
+            return [line.rstrip("\n") for line in f if line.rstrip("\n")]
+    return list(token_list)
 
 
 class MultilingualASRTask(ASRTask):
@@ -56,6 +64,9 @@ class MultilingualASRTask(ASRTask):
         group.add_argument("--lang_balanced_epoch", type=str, default="corpus", choices=["corpus", "max", "min"],
                            help="BS epoch: as many utterances as the corpus (corpus), the largest (max) or the "
                                 "smallest (min) language seen once")
+        group.add_argument("--token_prior", type=str_or_none, default=None,
+                           help="Token-prior file (espnet_ext.bin.compute_token_priors); filled into "
+                                "model_conf.token_prior of models that take one and leave it null")
         group.add_argument("--train_adapters_only", type=_name_list, default=None,
                            help="Comma-separated adapter names (language codes, group names, 'common', or "
                                 "'all') to train; every other parameter is frozen")
@@ -67,10 +78,16 @@ class MultilingualASRTask(ASRTask):
             if choices.name not in _LANGUAGE_AWARE_PARTS or getattr(args, choices.name, None) is None:
                 continue
             klass = choices.get_class(getattr(args, choices.name))
-            if "languages" not in inspect.signature(klass.__init__).parameters:
-                continue
+            params = inspect.signature(klass.__init__).parameters
             key = f"{choices.name}_conf"
             conf = dict(getattr(args, key) or {})
+            if "token_list" in params and conf.get("token_list") is None and args.token_list is not None:
+                # ESPnet hands decoders only vocab_size; a decoder that maps its vocabulary (pretrained LM)
+                # gets the task's token list, stored as a list so config.yaml stays portable.
+                conf["token_list"] = _read_tokens(args.token_list)
+                setattr(args, key, conf)
+            if "languages" not in params:
+                continue
             given = conf.get("languages")
             if given is None:
                 if languages:
@@ -81,8 +98,24 @@ class MultilingualASRTask(ASRTask):
             setattr(args, key, conf)
 
     @classmethod
+    def _complete_model_conf(cls, args: argparse.Namespace) -> None:
+        """Fill model_conf.token_prior from --token_prior for a model class that takes it (Adjust-Train)."""
+        prior = getattr(args, "token_prior", None)
+        if prior is None:
+            return
+        from espnet2.tasks.asr import model_choices
+
+        klass = model_choices.get_class(args.model)
+        if "token_prior" in inspect.signature(klass.__init__).parameters:
+            conf = dict(args.model_conf or {})
+            if conf.get("token_prior") is None:
+                conf["token_prior"] = prior
+                args.model_conf = conf
+
+    @classmethod
     def build_model(cls, args: argparse.Namespace):
         cls._complete_language_confs(args)
+        cls._complete_model_conf(args)
         model = super().build_model(args)
         selection = getattr(args, "train_adapters_only", None)
         if selection:

@@ -54,7 +54,7 @@ def test_wrong_rate_is_a_warning_naming_utterance(tmp_path, caplog):
                                                       rate=8000)})
     with caplog.at_level(logging.WARNING):
         validate_data_dir(d)
-    assert "s1-en-1" in caplog.text and "8000 Hz" in caplog.text
+    assert "1 utterance(s) are not 16000 Hz (first: 's1-en-1' at 8000 Hz)" in caplog.text
 
 
 def test_speaker_prefix_and_spk2utt_consistency(data_dir):

@@ -78,7 +78,7 @@ def test_8khz_input_is_resampled_with_warning(tmp_path, caplog):
         "s1-en-2": dict(spk="s1", lang="en", text="b", seconds=1.0, freq=300, rate=16000)})
     with caplog.at_level(logging.WARNING):
         out = extract_data_dir(d, tmp_path / "dump", FbankConfig(), nj=1)
-    assert "utterance 's1-en-1': resampling" in caplog.text
+    assert "resampled 1 utterance(s) to 16000 Hz (first: utterance 's1-en-1' from 8000 Hz)" in caplog.text
     feats = dict(kaldiio.load_scp(str(out / "feats.scp")).items())
     assert feats["s1-en-1"].shape == feats["s1-en-2"].shape == (98, 80)
 

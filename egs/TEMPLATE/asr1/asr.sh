@@ -7,7 +7,8 @@
 #     1  data prep: local/data.sh --datadir DATADIR ${local_data_opts} writes DATADIR/<set>/, then every
 #        data dir is validated (wav.scp text utt2spk spk2utt utt2lang, audio headers)
 #     2  fbank features (kaldiio ark/scp, parallel over --nj) + global CMVN statistics + utt2lid
-#     3  SentencePiece (unigram) model + ESPnet token list from the training transcripts
+#     3  SentencePiece (unigram) model + ESPnet token list from the training transcripts, and the token
+#        priors of A2 eq. 6 (used by Adjust-Train models and Adjust-Inference decoding)
 #     4  shape / statistics collection (ESPnet collect_stats)
 #     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP)
 #     6  decoding: joint CTC/attention batch beam search, parallel over --nj
@@ -93,6 +94,7 @@ token_dir=${datadir}/token_list/${token_type}_${bpe_type}${nbpe}
 bpemodel=${token_dir}/bpe.model
 token_list=${token_dir}/tokens.txt
 lang_list=${datadir}/lang_list.txt
+token_prior=${token_dir}/token_prior.txt
 stats_dir=${expdir}/asr_stats_${token_type}_${bpe_type}${nbpe}
 [ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config:-asr}" .yaml)
 asr_exp=${expdir}/asr_${asr_tag}
@@ -133,6 +135,9 @@ if run_stage 3; then
         [ -f "${feats_dir}/${train_set}/text" ] || die "${feats_dir}/${train_set}/text missing: run stage 2 first"
         ${python} -m espnet_ext.bin.train_sentencepiece --text "${feats_dir}/${train_set}/text" \
             --out_dir "${token_dir}" --vocab_size "${nbpe}" --model_type "${bpe_type}"
+        ${python} -m espnet_ext.bin.compute_token_priors --text "${feats_dir}/${train_set}/text" \
+            --token_list "${token_list}" --bpemodel "${bpemodel}" --utt2lang "${feats_dir}/${train_set}/utt2lang" \
+            --out "${token_prior}"
         touch "${token_dir}/.done"
     fi
 fi
@@ -152,7 +157,7 @@ common_train_opts() {
         die "--feats_normalize must be global_mvn or none, got '${feats_normalize}'"
     fi
     echo "--config ${asr_config} --use_preprocessor true --token_type ${token_type} --bpemodel ${bpemodel}" \
-         "--token_list ${token_list} --input_size ${feats_dim} ${normalize_opts}" \
+         "--token_list ${token_list} --token_prior ${token_prior} --input_size ${feats_dim} ${normalize_opts}" \
          "--model_conf languages=[$(paste -sd, "${lang_list}")]" \
          "$(data_opts train "${train_set}") $(data_opts valid "${valid_set}")"
 }

@@ -27,7 +27,7 @@ exec "${root}/egs/TEMPLATE/asr1/asr.sh" \
     --train_set train --valid_set dev --test_sets test \
     --local_data_opts "--corpus_conf ${corpus_conf} --nj 2" \
     --datadir "data/${corpus}" --dumpdir "dump/${corpus}" --expdir "exp/${corpus}" \
-    --feats_conf "${root}/conf/fbank.yaml" \
+    --feats_conf "${root}/conf/fbank_40.yaml" \
     --nbpe 300 --bpe_type unigram \
     --asr_config "${root}/conf/tuning/train_smt_transformer_cpu.yaml" \
     --inference_config "${root}/conf/decode_asr.yaml" \

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Stage 1 of egs/commonvoice_a2: CommonVoice releases -> DATADIR/{train,dev,test} (espnet_ext.bin.commonvoice_prep).
+# Usage: local/data.sh --datadir data/full --cv_root /data/cv-corpus-5.1-2020-06-22 \
+#            [--languages en,fr,es,it,ru,zh,tt,nl,tr,ky,sv] [--few_shot false] [--cap_table table6] \
+#            [--cap_unit_seconds 3600] [--seed 0] [--train_source validated]
+set -euo pipefail
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (data.sh:${BASH_LINENO[0]}) $*" >&2; }
+
+datadir=                                  # output: DATADIR/{train,dev,test} (required)
+cv_root=                                  # directory of per-language CommonVoice releases (required)
+languages=en,fr,es,it,ru,zh,tt,nl,tr,ky,sv   # A2 paper codes; zh reads zh-TW/, sv reads sv-SE/
+few_shot=false                            # true: 5 h per language (A2 Table 13)
+cap_table=table6                          # table6 (nl 10 h) | table1 (nl 15 h) | none
+cap_unit_seconds=3600                     # seconds per cap unit (1: caps read as seconds, for tests)
+seed=0                                    # seed of the capped training selection
+train_source=validated                    # validated (minus dev/test; ESPnet split) | train
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --datadir|--cv_root|--languages|--few_shot|--cap_table|--cap_unit_seconds|--seed|--train_source)
+            [ $# -ge 2 ] || { log "ERROR: $1 needs a value"; exit 1; }
+            printf -v "${1#--}" '%s' "$2"; shift 2 ;;
+        *) log "ERROR: unknown argument '$1' (see the Usage lines at the top of $0)"; exit 1 ;;
+    esac
+done
+[ -n "${datadir}" ] || { log "ERROR: --datadir is required"; exit 1; }
+[ -n "${cv_root}" ] || { log "ERROR: --cv_root is required (a directory holding en/, fr/, ..., zh-TW/, sv-SE/)"; exit 1; }
+[ -d "${cv_root}" ] || { log "ERROR: --cv_root ${cv_root}: not a directory"; exit 1; }
+case "${few_shot}" in
+    true) few_shot_opt=(--few_shot) ;;
+    false) few_shot_opt=() ;;
+    *) log "ERROR: --few_shot must be true or false, got '${few_shot}'"; exit 1 ;;
+esac
+
+log "CommonVoice ${cv_root} -> ${datadir} (languages ${languages}; few_shot=${few_shot}; caps ${cap_table})"
+python3 -m espnet_ext.bin.commonvoice_prep --cv_root "${cv_root}" --out_dir "${datadir}" \
+    --languages "${languages}" --cap_table "${cap_table}" --cap_unit_seconds "${cap_unit_seconds}" \
+    --seed "${seed}" --train_source "${train_source}" "${few_shot_opt[@]}"

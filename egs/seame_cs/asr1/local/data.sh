@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Stage 1 of egs/seame_cs: SEAME Phase II -> cs_{train,a_train,b_train,dev,test}; HKUST -> zh_{train,dev,test}
+# (16 kHz); CommonVoice English -> en_{train,dev,test} (espnet_ext.dataprep.commonvoice, no hour cap).
+# Usage: local/data.sh --datadir data/seame_hkust_cv --seame /data/LDC2015S04 --hkust_audio /data/LDC2005S15 \
+#            --hkust_trans /data/LDC2005T32 --cv_root /data/cv-corpus-1 [--target_fraction 0.2]
+set -euo pipefail
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (local/data.sh) $*" >&2; }
+datadir=; seame=; hkust_audio=; hkust_trans=; cv_root=
+target_fraction=0.2   # share of SEAME training recordings forming CS-b (meta-transfer target task)
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --datadir|--seame|--hkust_audio|--hkust_trans|--cv_root|--target_fraction)
+            [ $# -ge 2 ] || { echo "ERROR: $1 needs a value" >&2; exit 1; }
+            printf -v "${1#--}" '%s' "$2"; shift 2 ;;
+        *) echo "ERROR: unknown option $1 (see the Usage lines at the top of $0)" >&2; exit 1 ;;
+    esac
+done
+for v in datadir seame hkust_audio hkust_trans cv_root; do
+    [ -n "${!v}" ] || { echo "ERROR: --${v} is required" >&2; exit 1; }
+done
+log "SEAME Phase II from ${seame}"
+python3 -m espnet_ext.bin.seame_prep --corpus_dir "${seame}" --out_dir "${datadir}" --target_fraction "${target_fraction}"
+log "HKUST from ${hkust_audio} + ${hkust_trans}"
+python3 -m espnet_ext.bin.hkust_prep --audio_dir "${hkust_audio}" --trans_dir "${hkust_trans}" --out_dir "${datadir}"
+log "CommonVoice English from ${cv_root}"
+python3 -m espnet_ext.bin.commonvoice_prep --cv_root "${cv_root}" --out_dir "${datadir}/cv_en" --languages en \
+    --cap_table none
+for split in train dev test; do
+    rm -rf "${datadir}/en_${split}"
+    cp -r "${datadir}/cv_en/${split}" "${datadir}/en_${split}"
+done

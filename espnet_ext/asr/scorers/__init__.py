@@ -1,0 +1,1 @@
+"""Beam-search scorers of espnet_ext (ESPnet ScorerInterface implementations)."""

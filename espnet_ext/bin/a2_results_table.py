@@ -1,0 +1,148 @@
+"""Our CERs in the layout of the A2 paper's Table 1, with the paper's numbers beside them.
+
+Usage:
+    python -m espnet_ext.bin.a2_results_table \
+        --exp "SMT=exp/full/asr_train_smt_transformer/decode_decode_asr_valid.acc.ave/test/results.json" \
+        --exp "A2 (Adjust-Inference)=exp/full/asr_.../results.json" [--paper_row "SMT=SMT"] [--format md|tsv]
+
+Each cell reads ``ours / paper`` (CER %, ``-`` where missing).  An experiment is compared with the paper row
+of the same name unless ``--paper_row NAME=ROW`` names another (rows: Table 1, and Table 13 with the prefix
+"5h "). Columns follow Table 1: per-language CER grouped high-resource (en fr es), intermediate
+(it ru zh tt) and low-resource (nl tr ky sv) as we read the paper's grouping (Table 1/6 headers; Fig. 9
+picks fr, it and ky as one language per group; ``--groups`` changes it), the mean of each group, and the
+unweighted average over languages (the paper's "avg"; recomputed from the shown languages).
+results.json files are written by espnet_ext.bin.score_cer (stage 7).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+LANGUAGES = ("en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv")
+GROUPS = {"high": ("en", "fr", "es"), "intermediate": ("it", "ru", "zh", "tt"), "low": ("nl", "tr", "ky", "sv")}
+
+# A2 paper, Table 1 (test CER %, CommonVoice, Table 6 training hours), in LANGUAGES order; last = avg.
+PAPER_TABLE1: Dict[str, Tuple[float, ...]] = {
+    "Monolingual (full)": (13.3, 11.5, 11.1, 20.7, 10.3, 28.2, 13.6, 23.0, 28.0, 30.0, 56.1, 22.3),
+    "Monolingual": (22.6, 20.1, 17.3, 20.7, 23.9, 37.6, 20.7, 38.1, 30.3, 31.6, 57.7, 29.1),
+    "SMT": (20.1, 17.4, 13.0, 12.5, 13.7, 34.1, 12.2, 18.7, 13.9, 14.4, 26.4, 17.9),
+    "BS": (25.2, 20.3, 14.5, 12.7, 13.2, 32.6, 11.5, 18.0, 12.9, 13.4, 22.8, 17.9),
+    "LAN-Specific Adapters": (24.2, 19.4, 13.9, 12.3, 11.8, 32.0, 10.7, 16.9, 11.8, 12.7, 21.7, 17.0),
+    "LID": (25.7, 19.2, 13.7, 12.0, 12.0, 31.6, 10.8, 16.4, 12.0, 12.5, 21.8, 17.1),
+    "LID + Adjust-Train": (24.7, 18.5, 13.0, 11.3, 11.6, 31.2, 10.4, 16.4, 11.6, 12.4, 22.0, 16.6),
+    "A2 (Adjust-Inference)": (22.6, 17.9, 12.7, 11.2, 11.2, 30.1, 10.2, 15.8, 11.4, 12.2, 21.1, 16.0),
+    "A2 (Adjust-Train)": (22.0, 17.7, 12.5, 11.3, 11.1, 30.4, 10.0, 15.9, 11.3, 12.1, 21.3, 16.0),
+}
+# A2 paper, Table 13 (five hours per language, Appendix I).
+PAPER_TABLE13: Dict[str, Tuple[float, ...]] = {
+    "5h Monolingual ST": (69.6, 61.1, 56.5, 49.8, 49.6, 96.4, 32.8, 57.5, 49.6, 43.7, 56.1, 56.5),
+    "5h Monolingual ST + mBERT": (67.3, 56.1, 51.0, 45.4, 42.8, 73.2, 29.6, 52.9, 46.1, 39.6, 55.1, 50.8),
+    "5h SMT": (41.4, 33.5, 25.2, 22.3, 21.9, 43.0, 15.5, 24.9, 18.7, 18.9, 28.9, 26.7),
+    "5h SMT + mBERT": (40.9, 32.6, 24.3, 21.0, 19.9, 42.1, 14.5, 23.8, 17.3, 17.4, 26.7, 25.5),
+    "5h SMT + mBERT + Adapters": (36.7, 28.6, 21.3, 18.3, 17.2, 38.2, 12.9, 20.9, 15.1, 15.1, 23.9, 22.6),
+    "5h A2 (Adjust-Inference)": (36.5, 28.4, 21.0, 18.0, 16.9, 38.0, 12.7, 20.6, 14.8, 15.0, 23.7, 22.3),
+}
+PAPER_ROWS = {**PAPER_TABLE1, **PAPER_TABLE13}
+
+
+def paper_cers(row: str) -> Dict[str, float]:
+    if row not in PAPER_ROWS:
+        raise ValueError(f"unknown paper row '{row}' (known: {', '.join(PAPER_ROWS)})")
+    values = PAPER_ROWS[row]
+    return dict(zip(LANGUAGES + ("avg",), values))
+
+
+def read_results(path: Path) -> Dict[str, float]:
+    """Per-language CER of a score_cer results.json."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {lang: float(v["cer"]) for lang, v in data["languages"].items()}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: results file not found (run stage 7)") from None
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a score_cer results.json ({e})") from None
+
+
+def _mean(values: List[Optional[float]]) -> Optional[float]:
+    return None if not values or any(v is None for v in values) else sum(values) / len(values)
+
+
+def table_rows(ours: Dict[str, float], paper: Optional[Dict[str, float]], groups: Dict[str, Tuple[str, ...]]
+               ) -> List[str]:
+    """Cells (``ours / paper``) for the languages in group order, the group means and the average."""
+    langs = [lang for g in groups.values() for lang in g]
+
+    def cell(a: Optional[float], b: Optional[float]) -> str:
+        return f"{'-' if a is None else f'{a:.1f}'} / {'-' if b is None else f'{b:.1f}'}"
+
+    p = paper or {}
+    cells = [cell(ours.get(lang), p.get(lang)) for lang in langs]
+    for g in groups.values():
+        cells.append(cell(_mean([ours.get(lang) for lang in g]), _mean([p.get(lang) for lang in g])))
+    cells.append(cell(_mean([ours.get(lang) for lang in langs]), _mean([p.get(lang) for lang in langs])))
+    return cells
+
+
+def render(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optional[str]],
+           groups: Dict[str, Tuple[str, ...]], fmt: str = "md") -> str:
+    langs = [lang for g in groups.values() for lang in g]
+    header = ["model"] + langs + [f"{g} avg" for g in groups] + ["avg"]
+    span = ["", *[g if i == 0 else "" for g, ls in groups.items() for i, _ in enumerate(ls)],
+            *[""] * (len(groups) + 1)]
+    body = []
+    for name, ours in experiments.items():
+        row = paper_rows.get(name)
+        body.append([f"{name}" + (f" (paper: {row})" if row else "")]
+                    + table_rows(ours, paper_cers(row) if row else None, groups))
+    if fmt == "tsv":
+        return "\n".join("\t".join(r) for r in [span, header] + body) + "\n"
+    grouping = "; ".join(f"{g}: {' '.join(ls)}" for g, ls in groups.items())
+    lines = ["CER (%) as ours / paper (A2 paper Table 1; Table 13 for 5h rows)", f"Groups: {grouping}", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines) + "\n"
+
+
+def parse_groups(value: str) -> Dict[str, Tuple[str, ...]]:
+    """``high=en,fr,es;intermediate=it,ru,zh,tt;low=nl,tr,ky,sv``."""
+    groups = {}
+    for part in filter(None, value.split(";")):
+        name, sep, langs = part.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"--groups: '{part}' is not NAME=lang,lang")
+        groups[name.strip()] = tuple(x.strip() for x in langs.split(",") if x.strip())
+    return groups
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp", action="append", required=True, help="NAME=path/to/results.json (repeatable)")
+    p.add_argument("--paper_row", action="append", default=[], help="NAME=paper row (default: same name)")
+    p.add_argument("--groups", type=parse_groups, default=GROUPS)
+    p.add_argument("--format", default="md", choices=["md", "tsv"])
+    args = p.parse_args(argv)
+    try:
+        experiments: Dict[str, Dict[str, float]] = {}
+        for item in args.exp:
+            name, sep, path = item.partition("=")
+            if not sep:
+                raise ValueError(f"--exp '{item}' is not NAME=path")
+            experiments[name] = read_results(Path(path))
+        rows: Dict[str, Optional[str]] = {n: (n if n in PAPER_ROWS else None) for n in experiments}
+        for item in args.paper_row:
+            name, sep, row = item.partition("=")
+            if not sep or name not in experiments:
+                raise ValueError(f"--paper_row '{item}': expected NAME=ROW with NAME one of --exp")
+            paper_cers(row)
+            rows[name] = row
+    except ValueError as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
+    print(render(experiments, rows, args.groups, args.format), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

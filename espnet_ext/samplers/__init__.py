@@ -1,0 +1,1 @@
+"""Batch samplers (A2 balanced sampling)."""

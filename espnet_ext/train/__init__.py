@@ -1,0 +1,1 @@
+"""Trainers and iterators for multi-task training (meta-transfer learning, joint training)."""

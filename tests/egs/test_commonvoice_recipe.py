@@ -1,0 +1,78 @@
+"""egs/commonvoice_a2/asr1 stages 1-3 (data, fbank, per-language vocabulary + token statistics) on a miniature
+CommonVoice release in the real layout; stages 4-7 are the same asr.sh code covered by test_recipe_e2e.py.
+Also the Table 1 results generator (espnet_ext.bin.a2_results_table)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import pytest
+
+from espnet_ext.bin.a2_results_table import PAPER_TABLE1, main as results_main, render
+from espnet_ext.dataprep.datadir import read_kaldi_map, validate_data_dir
+from espnet_ext.text.sentencepiece_vocab import check_token_list_matches
+from tests.conftest import REPO
+from tests.cv_helpers import make_release
+
+RECIPE = REPO / "egs" / "commonvoice_a2" / "asr1"
+LANGS = ["en", "zh", "tr", "sv"]
+
+
+def _env():
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
+
+
+def test_recipe_stages_1_to_3(tmp_path):
+    cv = make_release(tmp_path / "release", {lang: {"train": 4, "dev": 1, "test": 1} for lang in LANGS})
+    work = tmp_path / "work"
+    cmd = [str(RECIPE / "run.sh"), "--cv_root", str(cv), "--languages", ",".join(LANGS), "--stop_stage", "3",
+           "--nj", "1", "--nbpe", "20", "--datadir", str(work / "data"), "--dumpdir", str(work / "dump"),
+           "--expdir", str(work / "exp")]
+    proc = subprocess.run(cmd, cwd=RECIPE, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for s in ("train", "dev", "test"):
+        d = validate_data_dir(work / "data" / s, languages=LANGS, check_audio=False)
+        assert d.utts_per_language() == {lang: 4 if s == "train" else 1 for lang in sorted(LANGS)}
+    assert (work / "data" / "lang_list.txt").read_text().split() == LANGS  # the given (paper) order
+    feats = dict(kaldiio.load_scp(str(work / "dump" / "fbank" / "train" / "feats.scp")).items())
+    assert len(feats) == 16 and all(f.shape[1] == 80 for f in feats.values())
+    # 0.3 s of 48 kHz mp3 resampled to 16 kHz: 28-29 frames of 10 ms (Kaldi framing, 25 ms window).
+    frames = read_kaldi_map(work / "dump" / "fbank" / "train" / "utt2num_frames")
+    assert {int(v) for v in frames.values()} <= {28, 29, 38, 39, 48, 49}
+    token_dir = work / "data" / "token_list" / "bpe_unigram20"
+    check_token_list_matches(token_dir / "bpe.model", token_dir / "tokens.txt")
+    report = json.loads((token_dir / "vocab_report.json").read_text())
+    assert sorted(report["languages"]) == sorted(LANGS)
+    stats = json.loads((work / "exp" / "token_frequency" / "token_frequency.json").read_text())
+    assert stats["utterances"] == {lang: 4 for lang in LANGS}
+    assert (work / "exp" / "token_frequency" / "long_tail.png").is_file()
+
+
+def test_data_sh_requires_cv_root(tmp_path):
+    proc = subprocess.run([str(RECIPE / "local" / "data.sh"), "--datadir", str(tmp_path)], cwd=RECIPE,
+                          env=_env(), capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0 and "--cv_root is required" in proc.stderr
+    proc = subprocess.run([str(RECIPE / "run.sh"), "--stop_stage", "1"], cwd=RECIPE, env=_env(),
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0 and "--cv_root is required for stage 1" in proc.stderr
+
+
+def test_results_table(tmp_path, capsys):
+    langs = ("en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv")
+    ours = {lang: {"cer": 10.0 + i} for i, lang in enumerate(langs)}
+    (tmp_path / "results.json").write_text(json.dumps({"languages": ours, "average_cer": 15.0}))
+    assert results_main(["--exp", f"SMT={tmp_path / 'results.json'}"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| SMT"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "10.0 / 20.1" and cells[11] == "20.0 / 26.4"  # en, sv (Table 1 SMT row)
+    assert cells[12] == "11.0 / 16.8" and cells[-1] == "15.0 / 17.9"  # high-resource mean, average
+    assert results_main(["--exp", f"x={tmp_path / 'missing.json'}"]) == 1
+    # Paper averages recomputed from the per-language numbers match the printed "avg" column.
+    for name, values in PAPER_TABLE1.items():
+        assert abs(sum(values[:11]) / 11 - values[11]) <= 0.06, name
+    partial = render({"A": {"en": 1.0}}, {"A": None}, {"high": ("en", "fr")})
+    assert "| A | 1.0 / - | - / - | - / - | - / - |" in partial

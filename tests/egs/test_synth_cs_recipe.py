@@ -1,0 +1,80 @@
+"""egs/synth_cs/asr1 on cs_micro: run.sh stage 1 (corpus + validation + language inventory) and stage 3
+(character vocabulary) as subprocesses; the stage-2 feature option (linear spectrogram, conf/spectrogram.yaml)
+through the same entry point in-process on one set (the full stage 2 spawns two processes per set: minutes).
+The training modes are not run here (CPU budget); local/train_mode.sh is checked for its mode table."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import pytest
+
+from espnet_ext.bin import compute_fbank
+from espnet_ext.dataprep.datadir import read_kaldi_map, validate_data_dir
+from espnet_ext.dataprep.synth_cs_corpus import ALL_SETS
+from tests.conftest import REPO
+
+RECIPE = REPO / "egs" / "synth_cs" / "asr1"
+
+
+@pytest.fixture(scope="module")
+def recipe(text_cache, tmp_path_factory):
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng and sox are required")
+    work = tmp_path_factory.mktemp("cs_recipe")
+    cache = text_cache  # shared with tests/dataprep/test_synth_cs_corpus.py
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    common = ["--corpus", "cs_micro", "--nj", "2", "--cache_dir", str(cache), "--datadir", str(work / "data"),
+              "--dumpdir", str(work / "dump"), "--expdir", str(work / "exp")]
+    for stage in ("1", "3"):
+        proc = subprocess.run([str(RECIPE / "run.sh"), *common, "--stage", stage, "--stop_stage", stage],
+                              cwd=RECIPE, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    return work
+
+
+def test_data_stage(recipe):
+    for name in ALL_SETS:
+        data = validate_data_dir(recipe / "data" / name, languages=["cs", "en", "zh"])
+        assert data.languages == [name.split("_")[0]]
+    assert (recipe / "data" / "lang_list.txt").read_text().split() == ["cs", "en", "zh"]
+    assert "| cs_test |" in (recipe / "data" / "table1.md").read_text()
+
+
+def test_vocab_stage(recipe):
+    tokens = (recipe / "data" / "token_list" / "char" / "tokens.txt").read_text(encoding="utf-8").split("\n")
+    tokens = [t for t in tokens if t]
+    assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>" and "<space>" in tokens
+    chars = set()
+    for name in ("en_train", "zh_train", "cs_train"):
+        for text in read_kaldi_map(recipe / "data" / name / "text").values():
+            chars.update(c for c in text if c != " ")
+    assert chars <= set(tokens) and any("\u4e00" <= t <= "\u9fff" for t in tokens) and "e" in tokens
+
+
+def test_spectrogram_feature_option(recipe, tmp_path):
+    lang_list = recipe / "data" / "lang_list.txt"
+    out = tmp_path / "cs_test"
+    assert compute_fbank.main(["--data_dir", str(recipe / "data" / "cs_test"), "--out_dir", str(out),
+                               "--conf", str(REPO / "conf" / "spectrogram.yaml"), "--nj", "1",
+                               "--lang_list", str(lang_list)]) == 0
+    feats = dict(kaldiio.load_scp(str(out / "feats.scp")).items())
+    durs = {u: float(d) for u, d in read_kaldi_map(recipe / "data" / "cs_test" / "utt2dur").items()}
+    assert set(feats) == set(durs)
+    for utt, f in feats.items():
+        assert f.shape[1] == 257 and abs(f.shape[0] - durs[utt] * 100) <= 3  # 20 ms window, 10 ms shift
+    assert set(read_kaldi_map(out / "utt2lid").values()) == {"0"}  # cs is index 0 of [cs, en, zh]
+
+
+def test_train_mode_table():
+    script = (RECIPE / "local" / "train_mode.sh").read_text()
+    for mode in ("only_cs", "joint_en_zh", "joint_en_cs", "joint_zh_cs", "joint_en_zh_cs", "meta_en_cs",
+                 "meta_zh_cs", "meta_en_zh_cs"):
+        assert f"    {mode}" in script or f"{mode}|" in script
+    proc = subprocess.run([str(RECIPE / "local" / "train_mode.sh"), "--mode", "nope", "--feats_dir", "d",
+                           "--stats_root", "s", "--token_list", "t", "--config", "c", "--out", "o"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "unknown --mode 'nope'" in proc.stderr
