@@ -118,6 +118,7 @@ def plot_cer(scores: LanguageScores, png: Path, title: str = "CER per language")
     ax.axhline(scores.average_cer, color="#cc6677", linestyle="--", label=f"average {scores.average_cer:.1f}%")
     for bar, v in zip(bars, values):
         ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, 1.25 * max(values + [scores.average_cer, 1.0]))  # headroom: labels and legend above the bars
     ax.set_ylabel("CER (%)")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)
