@@ -44,7 +44,9 @@ def test_stage_outputs_parse(recipe_run):
         validate_data_dir(work / "data" / s, languages=["en", "es", "ru"])
     assert (work / "data" / "lang_list.txt").read_text().split() == ["en", "es", "ru"]
     feats = dict(kaldiio.load_scp(str(work / "dump" / "fbank" / "train" / "feats.scp")).items())
-    assert feats and all(f.ndim == 2 and f.shape[1] == 80 for f in feats.values())
+    dim = yaml.safe_load((REPO / "conf" / "fbank_40.yaml").read_text())["num_mel_bins"]  # the recipe's conf
+    assert (work / "dump" / "fbank" / "train" / "feats_dim").read_text().strip() == str(dim)
+    assert feats and all(f.ndim == 2 and f.shape[1] == dim for f in feats.values())
     assert set(read_kaldi_map(work / "dump" / "fbank" / "train" / "utt2lid").values()) <= {"0", "1", "2"}
     tokens = read_token_list(next((work / "data" / "token_list").glob("*/tokens.txt")))
     assert tokens[0] == "<blank>"
