@@ -47,7 +47,7 @@ def _int(value, key: str, low: int, high: Optional[int] = None) -> int:
     return value
 
 
-def _range(value, key: str, low: int, high: int) -> List[int]:
+def _range(value, key: str, low: int, high: Optional[int] = None) -> List[int]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ValueError(f"config key '{key}' must be a [min, max] pair, got {value!r}")
     a, b = (_int(v, key, low, high) for v in value)

@@ -40,19 +40,9 @@ _MONO_KEYS = {"train", "dev", "test", "min_chars", "max_chars"}
 _TOP = {"seed", "speed", "pitch", "train_variants", "eval_variants", "voices", "cs", "en", "zh"}
 
 
-def _int(value, key: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"config key '{key}' must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def _pair(value, key: str, low: int) -> List[int]:
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"config key '{key}' must be a [min, max] pair, got {value!r}")
-    a, b = (_int(v, key, low) for v in value)
-    if a > b:
-        raise ValueError(f"config key '{key}' has min > max: {value!r}")
-    return [a, b]
+# Config checks shared with the multilingual builder (same messages, naming the key).
+_int = synth_corpus._int
+_pair = synth_corpus._range
 
 
 def validate_config(config: dict) -> dict:
