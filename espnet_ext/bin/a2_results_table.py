@@ -3,7 +3,8 @@
 Usage:
     python -m espnet_ext.bin.a2_results_table \
         --exp "SMT=exp/full/asr_train_smt_transformer/decode_decode_asr_valid.acc.ave/test/results.json" \
-        --exp "A2 (Adjust-Inference)=exp/full/asr_.../results.json" [--paper_row "SMT=SMT"] [--format md|tsv]
+        --exp "A2 (Adjust-Inference)=exp/full/asr_.../results.json" [--paper_row "SMT=SMT"] [--format md|tsv] \
+        [--png table1.png]
 
 Each cell reads ``ours / paper`` (CER %, ``-`` where missing).  An experiment is compared with the paper row
 of the same name unless ``--paper_row NAME=ROW`` names another (rows: Table 1, and Table 13 with the prefix
@@ -105,6 +106,44 @@ def render(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optio
     return "\n".join(lines) + "\n"
 
 
+def plot(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optional[str]],
+         groups: Dict[str, Tuple[str, ...]], png: Path) -> List[str]:
+    """Grouped bars: CER per language (group order) and the average, one bar per experiment; the paper's value
+    of an experiment's row as a tick on its bar. Returns the languages drawn (those any experiment has)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    langs = [lang for g in groups.values() for lang in g if any(lang in e for e in experiments.values())]
+    columns = langs + ["avg"]
+    width = 0.8 / max(1, len(experiments))
+    paper_drawn = False
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(columns) * max(1, len(experiments)) ** 0.5), 4.0))
+    for k, (name, ours) in enumerate(experiments.items()):
+        values = [ours.get(lang) for lang in langs]
+        values.append(_mean([ours.get(lang) for lang in langs]))
+        xs = [i + (k - (len(experiments) - 1) / 2) * width for i in range(len(columns))]
+        ax.bar(xs, [v or 0.0 for v in values], width, label=name)
+        row = paper_rows.get(name)
+        if row:
+            ref = paper_cers(row)
+            marks = [ref.get(lang) for lang in langs] + [_mean([ref.get(lang) for lang in langs])]
+            ax.scatter(xs, marks, marker="_", s=120, color="black", zorder=3,
+                       label=None if paper_drawn else "paper (A2 Table 1/13)")
+            paper_drawn = True
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels(columns)
+    ax.set_ylabel("CER (%)")
+    ax.set_title("CER per language (test)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    Path(png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return langs
+
+
 def parse_groups(value: str) -> Dict[str, Tuple[str, ...]]:
     """``high=en,fr,es;intermediate=it,ru,zh,tt;low=nl,tr,ky,sv``."""
     groups = {}
@@ -122,6 +161,7 @@ def main(argv=None) -> int:
     p.add_argument("--paper_row", action="append", default=[], help="NAME=paper row (default: same name)")
     p.add_argument("--groups", type=parse_groups, default=GROUPS)
     p.add_argument("--format", default="md", choices=["md", "tsv"])
+    p.add_argument("--png", type=Path, default=None, help="also draw the table as grouped bars into this PNG")
     args = p.parse_args(argv)
     try:
         experiments: Dict[str, Dict[str, float]] = {}
@@ -141,6 +181,8 @@ def main(argv=None) -> int:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
     print(render(experiments, rows, args.groups, args.format), end="")
+    if args.png is not None:
+        plot(experiments, rows, args.groups, args.png)
     return 0
 
 

@@ -23,7 +23,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -31,19 +31,32 @@ A2_LANGUAGES = ["en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def build(config: Path, vocab: int, languages: List[str], workdir: Path) -> torch.nn.Module:
-    from espnet_ext.tasks.asr import MultilingualASRTask
+def token_list(vocab: int) -> List[str]:
+    """The benchmark's ``vocab``-entry ESPnet token list: <blank>, <unk>, t0 ... t{vocab-4}, <sos/eos>."""
+    return ["<blank>", "<unk>"] + [f"t{i}" for i in range(vocab - 3)] + ["<sos/eos>"]
+
+
+def build(config: Path, vocab: int, languages: Optional[List[str]], workdir: Path, input_size: int = 80,
+          task=None, extra_args: Sequence[str] = ()) -> torch.nn.Module:
+    """A model of ``config`` over a ``vocab``-token list, built by ``task`` (default ``MultilingualASRTask``).
+
+    ``languages`` None: no ``model_conf.languages`` (stock ESPnet models); ``extra_args`` are more
+    command-line options of the task (they override the YAML)."""
+    if task is None:
+        from espnet_ext.tasks.asr import MultilingualASRTask as task
 
     tokens = workdir / "tokens.txt"
-    tokens.write_text("\n".join(["<blank>", "<unk>"] + [f"t{i}" for i in range(vocab - 3)] + ["<sos/eos>"]) + "\n")
-    args = MultilingualASRTask.get_parser().parse_args([
-        "--config", str(config), "--token_list", str(tokens), "--input_size", "80",
-        "--model_conf", f"languages=[{','.join(languages)}]"])
+    tokens.write_text("\n".join(token_list(vocab)) + "\n")
+    argv = ["--config", str(config), "--token_list", str(tokens), "--input_size", str(input_size)]
+    if languages is not None:
+        argv += ["--model_conf", f"languages=[{','.join(languages)}]"]
+    args = task.get_parser().parse_args(argv + list(extra_args))
     torch.manual_seed(0)
-    return MultilingualASRTask.build_model(args)
+    return task.build_model(args)
 
 
-def make_batch(langs: torch.Tensor, frames: int, text_len: int, vocab: int, gen: torch.Generator, device) -> Dict:
+def make_batch(langs: torch.Tensor, frames: int, text_len: int, vocab: int, gen: torch.Generator, device,
+               dim: int = 80) -> Dict:
     b = len(langs)
     speech_lengths = torch.randint(int(frames * 0.6), frames + 1, (b,), generator=gen)
     speech_lengths[0] = frames
@@ -51,7 +64,7 @@ def make_batch(langs: torch.Tensor, frames: int, text_len: int, vocab: int, gen:
     text_lengths[0] = text_len
     text = torch.randint(2, vocab - 1, (b, text_len), generator=gen)
     text[torch.arange(text_len)[None, :] >= text_lengths[:, None]] = -1
-    batch = dict(speech=torch.randn(b, frames, 80, generator=gen), speech_lengths=speech_lengths, text=text,
+    batch = dict(speech=torch.randn(b, frames, dim, generator=gen), speech_lengths=speech_lengths, text=text,
                  text_lengths=text_lengths, lang=langs.reshape(-1, 1))
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -70,22 +83,29 @@ def held_bytes(model, optimizer) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def peak_step_memory(model, optimizer, batch, device: str) -> int:
+def peak_call_memory(fn: Callable[[], None], device: str, held: int = 0) -> int:
+    """Peak memory (bytes) while ``fn()`` runs: on CUDA ``max_memory_allocated``; on CPU the profiler's
+    allocation records summed in time order, plus ``held`` bytes allocated before the call."""
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        step(model, optimizer, batch)
+        fn()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated()
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step(model, optimizer, batch)
+        fn()
     current = peak = 0
     for event in sorted(prof.events(), key=lambda e: e.time_range.start):
         current += event.self_cpu_memory_usage
         peak = max(peak, current)
-    return held_bytes(model, optimizer) + peak
+    return held + peak
+
+
+def peak_step_memory(model, optimizer, batch, device: str) -> int:
+    held = 0 if device == "cuda" else held_bytes(model, optimizer)
+    return peak_call_memory(lambda: step(model, optimizer, batch), device, held)
 
 
 def main(cmd=None) -> None:

@@ -17,9 +17,8 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -29,37 +28,50 @@ TOKENS = (["<blank>", "<unk>", "<space>", "'"] + [chr(c) for c in range(ord("a")
           + [chr(0x4E00 + i) for i in range(200)] + ["<sos/eos>"])
 
 
+def write_model(root: Path, name: str, task, argv: List[str]) -> Tuple[str, str]:
+    """Build a random model of ``task`` from command-line ``argv``; write ``<name>.yaml`` and ``<name>.pth``
+    under ``root`` (the files ``Speech2Text`` loads) and return their paths."""
+    args = task.get_parser().parse_args(["--output_dir", str(root)] + list(argv))
+    torch.manual_seed(0)
+    model = task.build_model(args)
+    (root / f"{name}.yaml").write_text(yaml.safe_dump(vars(args), allow_unicode=True), encoding="utf-8")
+    torch.save(model.state_dict(), root / f"{name}.pth")
+    return str(root / f"{name}.yaml"), str(root / f"{name}.pth")
+
+
+def write_lm(root: Path, token_list: Path, lm_unit: int, name: str = "lm") -> Tuple[str, str]:
+    """A random 2-layer LSTM LM of ``espnet_ext.tasks.multitask_lm`` over the char ``token_list``."""
+    from espnet_ext.tasks.multitask_lm import MultitaskLMTask
+
+    return write_model(root, name, MultitaskLMTask, [
+        "--token_list", str(token_list), "--token_type", "char", "--lm", "seq_rnn",
+        "--lm_conf", f"{{rnn_type: lstm, nlayers: 2, unit: {lm_unit}}}"])
+
+
+def write_tokens(path: Path) -> Path:
+    path.write_text("\n".join(TOKENS) + "\n", encoding="utf-8")
+    return path
+
+
 def _write_models(root: Path, asr_unit: int, lm_unit: int):
     from espnet2.tasks.asr import ASRTask
 
-    from espnet_ext.tasks.multitask_lm import MultitaskLMTask
-
-    tokens = root / "tokens.txt"
-    tokens.write_text("\n".join(TOKENS) + "\n", encoding="utf-8")
-    out = {}
-    asr_args = ASRTask.get_parser().parse_args([
-        "--output_dir", str(root), "--token_list", str(tokens), "--token_type", "char", "--input_size", "8",
+    tokens = write_tokens(root / "tokens.txt")
+    asr = write_model(root, "asr", ASRTask, [
+        "--token_list", str(tokens), "--token_type", "char", "--input_size", "8",
         "--normalize", "none", "--encoder", "transformer", "--decoder", "transformer",
         "--encoder_conf", f"{{output_size: {asr_unit}, attention_heads: 4, linear_units: {4 * asr_unit}, "
                           "num_blocks: 2, input_layer: linear}",
         "--decoder_conf", f"{{attention_heads: 4, linear_units: {4 * asr_unit}, num_blocks: 4}}",
         "--model_conf", "{ctc_weight: 0.0}"])
-    lm_args = MultitaskLMTask.get_parser().parse_args([
-        "--output_dir", str(root), "--token_list", str(tokens), "--token_type", "char", "--lm", "seq_rnn",
-        "--lm_conf", f"{{rnn_type: lstm, nlayers: 2, unit: {lm_unit}}}"])
-    for name, task, args in (("asr", ASRTask, asr_args), ("lm", MultitaskLMTask, lm_args)):
-        torch.manual_seed(0)
-        model = task.build_model(args)
-        (root / f"{name}.yaml").write_text(yaml.safe_dump(vars(args), allow_unicode=True), encoding="utf-8")
-        torch.save(model.state_dict(), root / f"{name}.pth")
-        out[name] = (str(root / f"{name}.yaml"), str(root / f"{name}.pth"))
-    return out
+    return {"asr": asr, "lm": write_lm(root, tokens, lm_unit)}
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
     from espnet2.bin.asr_inference import Speech2Text
 
     from espnet_ext.asr.scorers.word_count_bonus import WordCountBonus
+    from espnet_ext.bin.bench_adjust_inference import time_decoding
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--utts", type=int, default=8)
@@ -83,10 +95,8 @@ def main(cmd: Optional[List[str]] = None) -> int:
         systems = {"plain": plain, "fused": fused}
 
         def decode_all(s2t):
-            start, lengths = time.perf_counter(), []
-            for x in feats:
-                lengths.append(len(s2t(x)[0][2]))
-            return time.perf_counter() - start, float(np.mean(lengths))
+            timing = time_decoding(s2t, list(enumerate(feats)))
+            return timing["wall_s"], timing["mean_len"]
 
         for s2t in systems.values():  # warm-up
             decode_all(s2t)

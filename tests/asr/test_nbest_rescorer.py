@@ -1,6 +1,7 @@
 """Eq. 5 (Winata et al., ACL 2020): N-best rescoring on a hand-computed list, the CLI on ESPnet's n-best
 layout, the LM score against a direct computation, and the word-count fusion scorer's increments."""
 
+import json
 import math
 import shutil
 
@@ -63,6 +64,9 @@ def test_cli_reads_espnet_nbest_layout(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "text").read_text() == "utt1 我 like 它们\nutt2 我\n"
     rows = (tmp_path / "out" / "details.tsv").read_text().splitlines()
     assert rows[1].split("\t")[:2] == ["utt1", "2"] and float(rows[1].split("\t")[-1]) == pytest.approx(-4.3)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["utterances"] == 2 and summary["changed"] == 2 and summary["seconds"] >= 0
+    assert (summary["alpha"], summary["beta"], summary["gamma"]) == (1.0, 0.1, 0.1)
     with pytest.raises(ValueError, match="only 3best"):
         rescore_nbest.read_nbest(dec, nbest=5)
     # asr.sh's layout: only the 1-best merged at the top, the n-best lists in the per-job shards.

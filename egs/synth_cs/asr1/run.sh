@@ -15,6 +15,9 @@
 #     6  fine-tuning on CS (SGD 1e-5, early stop on CS dev) of the --finetune_modes models
 #     7  decoding of cs_test en_test zh_test + CER (asr.sh stages 6-7)
 #     8  tables: CER/MER per mode and test set beside the paper's Tables 2-3, Fig. 2 plot, Table 1 (CMI/SPF)
+#     9  LMs (local/lm_stages.sh): Only-CS, joint, joint + fine-tuning, meta-transfer, meta + fine-tuning
+#    10  LM perplexity on cs_dev / cs_test in the layout of Table 4
+#    11  decoding of cs_test with the LM (eq. 5): N-best rescoring, shallow fusion, plain; CER/MER + time ratio
 #   Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*" >&2; }
@@ -23,7 +26,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 stage=1                  # first stage to run
-stop_stage=8             # last stage to run
+stop_stage=11            # last stage to run
 corpus=cs_demo           # conf/corpus/<corpus>.yaml
 feats=spectrogram        # spectrogram (paper, 257 bins) | fbank (80 bins)
 modes="only_cs joint_en_zh_cs meta_en_zh_cs"           # training modes (stage 5)
@@ -41,12 +44,15 @@ recipe_dir=${here}       # directory whose local/data.sh makes the corpus (egs/s
 local_data_opts=         # options of local/data.sh (default: the synthetic corpus conf/corpus/<corpus>.yaml)
 datadir=; dumpdir=; expdir=   # default: data/<corpus>, dump/<corpus>, exp/<corpus>
 python=python3
+lm_modes="only_cs joint joint_ft meta meta_ft"   # LMs of stage 9 (local/lm_stages.sh --lm_modes)
+lm_train_args=           # extra options for every LM training of stage 9 (e.g. "--max_epoch 1")
+lm_asr_exp=              # ASR experiment decoded with the LM in stage 11 (default: <expdir>/asr_meta_en_zh_cs)
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --*) name=${1#--}; [ $# -ge 2 ] || die "option --${name} needs a value"
-             case " recipe_dir local_data_opts stage stop_stage corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config inference_model train_args inference_args cache_dir datadir dumpdir expdir python " in
+             case " recipe_dir local_data_opts stage stop_stage corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config inference_model train_args inference_args cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
                  *" ${name} "*) printf -v "${name}" '%s' "$2"; shift 2 ;;
                  *) die "unknown option --${name} (see --help)" ;;
              esac ;;
@@ -150,5 +156,11 @@ if sel 8; then
     ${python} -m espnet_ext.utils.code_switching_stats "${datadir}"/{cs_train,cs_a_train,cs_b_train,cs_dev,cs_test}/text \
         > "${expdir}/results/table1_cmi_spf.jsonl"
     cat "${expdir}/results/results.md"
+fi
+if [ "${stop_stage}" -ge 9 ]; then  # stages 9-11: the code-switching LM (docs/cs_language_model.md)
+    "${here}/local/lm_stages.sh" --stage "${stage}" --stop_stage "${stop_stage}" --corpus "${corpus}" \
+        --datadir "${datadir}" --dumpdir "${dumpdir}" --expdir "${expdir}" --nj "${nj}" --python "${python}" \
+        --lm_modes "${lm_modes}" --lm_train_args "${lm_train_args}" --asr_exp "${lm_asr_exp:-${expdir}/asr_meta_en_zh_cs}" \
+        --inference_config "${inference_config}" --inference_model "${inference_model}" --inference_args "${inference_args}"
 fi
 log "Finished stages ${stage}-${stop_stage}"

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Train, decode and score the A2 rows (Tables 1, 3, 4 and 5 of the A2 paper) on an offline corpus, several
+# rows at a time, then the Adjust-Inference decodes of Table 5, the tau sweep of Fig. 9 and the Table 1 layout.
+#
+# Usage (from egs/synth_longtail/asr1, after ./run.sh --corpus C --stop_stage 4):
+#   local/run_a2_rows.sh [--corpus benchmark] [--rows "smt bs ..."] [--parallel 1] [--ngpu 0] [--nj 2]
+#                        [--adjust_inference "smt bs bs_dual_adapters"] [--sweep_row bs_dual_adapters]
+#                        [--taus 0,0.1,0.2,0.3,0.5,0.7,1.0] [--nbpe 300] [--python python3]
+#   --rows      row names (default: all, see ROWS below); each trains conf/tuning/<conf>.yaml through run.sh
+#               stages 5-7 into exp/<corpus>/asr_<conf>/ (completion markers make re-runs skip finished rows)
+#   --parallel  rows trained at once (each its own process; on one GPU they share it)
+#   --ngpu      0 = CPU; 1 = train and decode every row on the visible GPU
+#   --nj        decoding jobs per row (and tau values decoded at once in the sweep)
+#   --adjust_inference / --sweep_row apply to those of --rows that they name
+# Writes exp/<corpus>/a2_rows/{table1.md,table1.png,tau_sweep/...} and logs to exp/<corpus>/a2_rows/logs/.
+set -euo pipefail
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run_a2_rows.sh:${BASH_LINENO[0]}) $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# row name -> conf/tuning file (without .yaml) and the A2 paper row it is compared with
+declare -A ROWS=(
+    [smt]=train_smt_transformer_cpu [bs]=train_a2_bs_cpu
+    [lan_specific]=train_a2_lan_specific_adapters_cpu [lid]=train_a2_lid_cpu
+    [lid_adjust_train]=train_a2_lid_adjust_train_cpu [bs_dual_adapters]=train_a2_bs_dual_adapters_cpu
+    [bs_dual_adapters_enc]=train_a2_bs_dual_adapters_enc_cpu [bs_dual_adapters_dec]=train_a2_bs_dual_adapters_dec_cpu
+    [bs_group_script]=train_a2_bs_group_adapters_script_cpu [bs_group_family]=train_a2_bs_group_adapters_family_cpu
+    [smt_adjust_train]=train_a2_smt_adjust_train_cpu [bs_adjust_train]=train_a2_bs_adjust_train_cpu
+    [a2_adjust_train]=train_a2_bs_dual_adapters_adjust_train_cpu [smt_menon]=train_a2_smt_menon_cpu
+)
+ORDER="smt bs bs_dual_adapters lan_specific lid lid_adjust_train smt_adjust_train bs_adjust_train a2_adjust_train
+       bs_dual_adapters_enc bs_dual_adapters_dec bs_group_script bs_group_family smt_menon"
+declare -A PAPER=([smt]="SMT" [bs]="BS" [lan_specific]="LAN-Specific Adapters" [lid]="LID"
+                  [lid_adjust_train]="LID + Adjust-Train" [a2_adjust_train]="A2 (Adjust-Train)")
+
+corpus=benchmark; rows=${ORDER}; parallel=1; ngpu=0; nj=2; nbpe=300; python=python3
+adjust_inference="smt bs bs_dual_adapters"; sweep_row=bs_dual_adapters; taus=0,0.1,0.2,0.3,0.5,0.7,1.0; tau=0.3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --corpus|--rows|--parallel|--ngpu|--nj|--nbpe|--python|--adjust_inference|--sweep_row|--taus|--tau)
+            [ $# -ge 2 ] || die "option $1 needs a value"; printf -v "${1#--}" '%s' "$2"; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option '$1' (see --help)" ;;
+    esac
+done
+[ "${parallel}" -ge 1 ] 2>/dev/null || die "--parallel must be a positive integer, got '${parallel}'"
+for r in ${rows}; do
+    [ -n "${ROWS[${r}]:-}" ] || die "unknown row '${r}' (known: $(echo ${ORDER}))"
+done
+expdir=exp/${corpus}; featsdir=dump/${corpus}/fbank; out=${expdir}/a2_rows
+prior=data/${corpus}/token_list/bpe_unigram${nbpe}/token_prior.txt  # stage 3 (A2 eq. 6)
+[ -f "${expdir}/asr_stats_bpe_unigram${nbpe}/.done" ] || die "${expdir} has no statistics: run ./run.sh --corpus ${corpus} --stop_stage 4 first"
+mkdir -p "${out}/logs"
+# the A2 paper's decoding (beam 10, CTC weight 0.5, no length bonus) for every corpus, the demo included
+common=(--corpus "${corpus}" --inference_config "${root}/conf/decode_asr.yaml" --nbpe "${nbpe}" --ngpu "${ngpu}" --inference_ngpu "$((ngpu > 0 ? 1 : 0))" --nj "${nj}" --python "${python}")
+
+in_list() { local x; for x in $2; do [ "${x}" = "$1" ] && return 0; done; return 1; }
+
+# run_row NAME: stages 5-7 of one row, then (if asked for this row) its Adjust-Inference decode (Table 5: the
+# same model decoded with tau, A2 eq. 11, no retraining) and the tau sweep on dev (Fig. 9). Logs: ${out}/logs/.
+run_row() {
+    local r=$1 conf=${root}/conf/tuning/${ROWS[$1]}.yaml exp=${expdir}/asr_${ROWS[$1]} rc=0
+    ./run.sh "${common[@]}" --stage 5 --stop_stage 7 --asr_config "${conf}" > "${out}/logs/${r}.log" 2>&1 \
+        || { log "row ${r}: FAILED (see ${out}/logs/${r}.log)"; return 1; }
+    log "row ${r}: trained, decoded and scored"
+    if in_list "${r}" "${adjust_inference}"; then
+        ./run.sh "${common[@]}" --stage 6 --stop_stage 7 --asr_config "${conf}" \
+            --inference_tag "decode_adjust_inference_tau${tau}" \
+            --inference_args "--logit_adjust_tau ${tau} --token_prior ${prior}" \
+            > "${out}/logs/${r}_adjust_inference.log" 2>&1 \
+            && log "row ${r}: Adjust-Inference (tau ${tau}) scored" \
+            || { rc=1; log "row ${r}: Adjust-Inference FAILED (see ${out}/logs/${r}_adjust_inference.log)"; }
+    fi
+    if [ "${r}" = "${sweep_row}" ]; then
+        ${python} -m espnet_ext.bin.tau_sweep --config "${root}/conf/decode_asr.yaml" --taus "${taus}" \
+            --ngpu "$((ngpu > 0 ? 1 : 0))" --sweep_nj "${nj}" \
+            --asr_train_config "${exp}/config.yaml" --asr_model_file "${exp}/valid.acc.ave.pth" \
+            --data_path_and_name_and_type "${featsdir}/dev/feats.scp,speech,kaldi_ark" --token_prior "${prior}" \
+            --utt2lang "${featsdir}/dev/utt2lang" --ref "${featsdir}/dev/text" --output_dir "${out}/tau_sweep" \
+            --sweep_title "CER vs tau, ${r}, ${corpus} dev" > "${out}/logs/tau_sweep.log" 2>&1 \
+            && log "row ${r}: tau sweep written to ${out}/tau_sweep" \
+            || { rc=1; log "row ${r}: tau sweep FAILED (see ${out}/logs/tau_sweep.log)"; }
+    fi
+    return "${rc}"
+}
+failed=0
+running=0
+for r in ${rows}; do
+    if [ "${running}" -ge "${parallel}" ]; then wait -n || failed=1; running=$((running - 1)); fi
+    log "row ${r}: conf/tuning/${ROWS[${r}]}.yaml"
+    run_row "${r}" & running=$((running + 1))
+done
+while [ "${running}" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
+
+# Tables: every scored row, ours beside the paper's (Table 1 layout) where the paper has the row.
+table_args=(); paper_args=()
+for r in ${ORDER}; do
+    for tag in decode_decode_asr_valid.acc.ave "decode_adjust_inference_tau${tau}"; do
+        res=${expdir}/asr_${ROWS[${r}]}/${tag}/test/results.json
+        [ -f "${res}" ] || continue
+        name=${r}; [ "${tag}" = decode_decode_asr_valid.acc.ave ] || name="${r} + Adjust-Inference"
+        table_args+=(--exp "${name}=${res}")
+        if [ -n "${PAPER[${r}]:-}" ] && [ "${tag}" = decode_decode_asr_valid.acc.ave ]; then paper_args+=(--paper_row "${name}=${PAPER[${r}]}"); fi
+        if [ "${r}" = bs_dual_adapters ] && [ "${name}" != "${r}" ]; then paper_args+=(--paper_row "${name}=A2 (Adjust-Inference)"); fi
+    done
+done
+if [ "${#table_args[@]}" -gt 0 ]; then
+    ${python} -m espnet_ext.bin.a2_results_table "${table_args[@]}" "${paper_args[@]}" --png "${out}/table1.png" \
+        > "${out}/table1.md"
+    log "wrote ${out}/table1.md"; cat "${out}/table1.md"
+fi
+[ "${failed}" -eq 0 ] || die "some rows failed (logs in ${out}/logs)"
+log "all rows done"

@@ -1,0 +1,42 @@
+"""egs/synth_longtail/asr1/local/run_a2_rows.sh: option parsing and the checks made before any training (no
+Python process is started). The rows themselves ran on the micro and benchmark corpora (RESULTS.md)."""
+
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+
+RECIPE = REPO / "egs" / "synth_longtail" / "asr1"
+SCRIPT = RECIPE / "local" / "run_a2_rows.sh"
+
+
+def run(*args):
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--bogus", "1"], "unknown option '--bogus'"),
+    (["--rows"], "option --rows needs a value"),
+    (["--rows", "smt nope"], "unknown row 'nope'"),
+    (["--parallel", "0"], "--parallel must be a positive integer, got '0'"),
+])
+def test_bad_options_are_errors(args, error):
+    proc = run(*args)
+    assert proc.returncode == 1
+    assert f"ERROR: {error}" in proc.stderr
+
+
+def test_missing_statistics_name_the_stage_to_run_and_create_nothing():
+    corpus = "no_such_corpus_for_test"
+    proc = run("--corpus", corpus, "--rows", "smt")
+    assert proc.returncode == 1
+    assert f"exp/{corpus} has no statistics: run ./run.sh --corpus {corpus} --stop_stage 4 first" in proc.stderr
+    assert not (RECIPE / "exp" / corpus).exists()
+
+
+def test_help_lists_the_options():
+    proc = run("--help")
+    assert proc.returncode == 0
+    for option in ("--rows", "--parallel", "--ngpu", "--nj"):
+        assert option in proc.stdout
