@@ -119,7 +119,7 @@ def plot(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optiona
     columns = langs + ["avg"]
     width = 0.8 / max(1, len(experiments))
     paper_drawn = False
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(columns) * max(1, len(experiments)) ** 0.5), 4.0))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 0.35 * len(columns) * (1 + len(experiments)) / 2)), 4.5))
     for k, (name, ours) in enumerate(experiments.items()):
         values = [ours.get(lang) for lang in langs]
         values.append(_mean([ours.get(lang) for lang in langs]))
