@@ -7,8 +7,8 @@ Usage:
         [--png table1.png]
 
 Each cell reads ``ours / paper`` (CER %, ``-`` where missing).  An experiment is compared with the paper row
-of the same name unless ``--paper_row NAME=ROW`` names another (rows: Table 1, and Table 13 with the prefix
-"5h "). Columns follow Table 1: per-language CER grouped high-resource (en fr es), intermediate
+of the same name unless ``--paper_row NAME=ROW`` names another (rows: Tables 1, 2 and 5, and Table 13 with
+the prefix "5h "). Columns follow Table 1: per-language CER grouped high-resource (en fr es), intermediate
 (it ru zh tt) and low-resource (nl tr ky sv) as we read the paper's grouping (Table 1/6 headers; Fig. 9
 picks fr, it and ky as one language per group; ``--groups`` changes it), the mean of each group, and the
 unweighted average over languages (the paper's "avg"; recomputed from the shown languages).
@@ -45,7 +45,24 @@ PAPER_TABLE13: Dict[str, Tuple[float, ...]] = {
     "5h SMT + mBERT + Adapters": (36.7, 28.6, 21.3, 18.3, 17.2, 38.2, 12.9, 20.9, 15.1, 15.1, 23.9, 22.6),
     "5h A2 (Adjust-Inference)": (36.5, 28.4, 21.0, 18.0, 16.9, 38.0, 12.7, 20.6, 14.8, 15.0, 23.7, 22.3),
 }
-PAPER_ROWS = {**PAPER_TABLE1, **PAPER_TABLE13}
+# A2 paper, Table 2 (mBERT ablation) rows not already in Table 1 (its SMT and BS rows equal Table 1's).
+PAPER_TABLE2: Dict[str, Tuple[float, ...]] = {
+    "SMT + mBERT": (20.4, 17.9, 13.4, 13.0, 14.0, 34.8, 12.4, 18.9, 14.0, 14.3, 26.2, 18.1),
+    "BS + mBERT": (25.0, 20.0, 15.4, 12.6, 13.2, 32.9, 11.1, 17.3, 12.6, 12.8, 22.8, 17.8),
+    "BS + Dual-Adapters": (23.5, 18.9, 13.5, 12.1, 12.3, 31.0, 10.9, 16.5, 12.0, 12.9, 21.6, 16.8),
+    "BS + Dual-Adapters + mBERT": (23.4, 18.6, 13.4, 11.8, 11.7, 30.8, 10.8, 16.2, 11.6, 12.4, 21.5, 16.5),
+    "SMT + Adjust-Train": (20.2, 16.9, 12.5, 11.9, 13.1, 32.9, 11.3, 18.5, 13.5, 13.9, 25.3, 17.3),
+    "SMT + Adjust-Train + mBERT": (19.4, 16.5, 12.1, 11.7, 12.2, 31.1, 11.0, 17.5, 12.7, 13.2, 24.6, 16.5),
+    "A2 with mBERT": (22.0, 17.7, 12.5, 11.3, 11.1, 30.4, 10.0, 15.8, 11.3, 12.1, 21.3, 16.0),
+    "A2 with XLM-R": (22.1, 17.6, 12.5, 11.4, 11.4, 29.6, 10.3, 15.9, 11.5, 12.1, 21.4, 16.0),
+}
+# A2 paper, Table 5 (logit adjustments; every row there has the mBERT decoder) rows not in Tables 1-2.
+PAPER_TABLE5: Dict[str, Tuple[float, ...]] = {
+    "SMT + mBERT + Adjust-Inference": (20.1, 17.2, 13.4, 12.2, 13.2, 34.0, 11.5, 18.3, 13.4, 13.2, 26.1, 17.6),
+    "BS + mBERT + Adjust-Inference": (24.1, 19.3, 13.5, 12.0, 12.1, 32.3, 10.6, 16.7, 12.2, 12.6, 22.2, 17.0),
+    "BS + mBERT + Adjust-Train": (23.8, 19.1, 13.4, 11.9, 11.8, 32.4, 10.5, 16.7, 12.1, 12.6, 21.5, 16.9),
+}
+PAPER_ROWS = {**PAPER_TABLE1, **PAPER_TABLE2, **PAPER_TABLE5, **PAPER_TABLE13}
 
 
 def paper_cers(row: str) -> Dict[str, float]:
@@ -100,7 +117,7 @@ def render(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optio
     if fmt == "tsv":
         return "\n".join("\t".join(r) for r in [span, header] + body) + "\n"
     grouping = "; ".join(f"{g}: {' '.join(ls)}" for g, ls in groups.items())
-    lines = ["CER (%) as ours / paper (A2 paper Table 1; Table 13 for 5h rows)", f"Groups: {grouping}", "",
+    lines = ["CER (%) as ours / paper (A2 paper Tables 1, 2 and 5; Table 13 for 5h rows)", f"Groups: {grouping}", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines) + "\n"
@@ -120,17 +137,19 @@ def plot(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optiona
     width = 0.8 / max(1, len(experiments))
     paper_drawn = False
     fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 0.35 * len(columns) * (1 + len(experiments)) / 2)), 4.5))
+    # More rows than tab10's colours (Tables 1, 2 and 5 together): tab20, so no two bars share a colour.
+    colours = plt.get_cmap("tab10" if len(experiments) <= 10 else "tab20").colors
     for k, (name, ours) in enumerate(experiments.items()):
         values = [ours.get(lang) for lang in langs]
         values.append(_mean([ours.get(lang) for lang in langs]))
         xs = [i + (k - (len(experiments) - 1) / 2) * width for i in range(len(columns))]
-        ax.bar(xs, [v or 0.0 for v in values], width, label=name)
+        ax.bar(xs, [v or 0.0 for v in values], width, label=name, color=colours[k % len(colours)])
         row = paper_rows.get(name)
         if row:
             ref = paper_cers(row)
             marks = [ref.get(lang) for lang in langs] + [_mean([ref.get(lang) for lang in langs])]
             ax.scatter(xs, marks, marker="_", s=120, color="black", zorder=3,
-                       label=None if paper_drawn else "paper (A2 Table 1/13)")
+                       label=None if paper_drawn else "paper (A2 Tables 1, 2, 5, 13)")
             paper_drawn = True
     ax.set_xticks(range(len(columns)))
     ax.set_xticklabels(columns)

@@ -12,9 +12,10 @@ alternate so that a shared, noisy CPU slows both alike.  Prints JSON: median ste
 on CPU also the process's CPU time, less sensitive to other load) of each model and the ratios A2/SMT
 (the A2 issue's goal: <= 1.10), peak memory of a training step and its ratio, #params.
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over one step; on CPU the PyTorch profiler's
-allocation records (``profile_memory``), summed in time order over one step, plus the memory held before
-the step (parameters, gradients, Adam state).
+Peak memory: the memory a model holds before the step (parameters, gradients, Adam state) plus the most the
+step allocates above that: on CUDA ``torch.cuda.max_memory_allocated`` minus the allocation at the step's
+start (both models sit on the GPU); on CPU the PyTorch profiler's allocation records (``profile_memory``)
+summed in time order over one step.
 """
 
 import argparse
@@ -87,11 +88,14 @@ def peak_call_memory(fn: Callable[[], None], device: str, held: int = 0) -> int:
     """Peak memory (bytes) while ``fn()`` runs: on CUDA ``max_memory_allocated``; on CPU the profiler's
     allocation records summed in time order, plus ``held`` bytes allocated before the call."""
     if device == "cuda":
+        # Both models sit on the GPU at once: count only what this call adds above the memory already
+        # allocated (the other model included), then add this model's own ``held`` bytes.
         torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         fn()
         torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated()
+        return held + torch.cuda.max_memory_allocated() - before
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -104,8 +108,7 @@ def peak_call_memory(fn: Callable[[], None], device: str, held: int = 0) -> int:
 
 
 def peak_step_memory(model, optimizer, batch, device: str) -> int:
-    held = 0 if device == "cuda" else held_bytes(model, optimizer)
-    return peak_call_memory(lambda: step(model, optimizer, batch), device, held)
+    return peak_call_memory(lambda: step(model, optimizer, batch), device, held_bytes(model, optimizer))
 
 
 def main(cmd=None) -> None:
@@ -163,7 +166,8 @@ def main(cmd=None) -> None:
 
     result = {"device": args.device, "batch_size": n, "frames": args.frames, "text_len": args.text_len,
               "steps": args.steps, "threads": torch.get_num_threads(),
-              "peak_memory_method": "cuda.max_memory_allocated" if args.device == "cuda"
+              "peak_memory_method": "cuda.max_memory_allocated above the step's start + parameters, gradients, "
+                                    "Adam state" if args.device == "cuda"
               else "profiler allocations over one step + parameters, gradients, Adam state"}
     for name, model in models.items():
         result[name] = {

