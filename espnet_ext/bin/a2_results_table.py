@@ -13,6 +13,11 @@ the prefix "5h "). Columns follow Table 1: per-language CER grouped high-resourc
 picks fr, it and ky as one language per group; ``--groups`` changes it), the mean of each group, and the
 unweighted average over languages (the paper's "avg"; recomputed from the shown languages).
 results.json files are written by espnet_ext.bin.score_cer (stage 7).
+
+#params: a column when any row has a count, from ``--params NAME=COUNT`` or else from the experiment's model
+file next to the results (``exp/<row>/valid.acc.ave.pth``, else ``valid.loss.ave.pth``, for
+``exp/<row>/<decode tag>/<set>/results.json``): the floating-point tensors of its state dict, i.e. the
+parameters plus float buffers such as feature-normalisation statistics and token priors (a few thousand values).
 """
 
 import argparse
@@ -83,6 +88,24 @@ def read_results(path: Path) -> Dict[str, float]:
         raise ValueError(f"{path}: not a score_cer results.json ({e})") from None
 
 
+MODEL_FILES = ("valid.acc.ave.pth", "valid.loss.ave.pth")
+
+
+def model_params(results_path: Path) -> Optional[int]:
+    """Floating-point values in the model file of the experiment that ``results_path`` was decoded from."""
+    parents = Path(results_path).resolve().parents
+    if len(parents) < 3:
+        return None
+    exp_dir = parents[2]
+    for name in MODEL_FILES:
+        if (exp_dir / name).is_file():
+            import torch
+
+            state = torch.load(exp_dir / name, map_location="cpu")
+            return sum(t.numel() for t in state.values() if torch.is_tensor(t) and t.is_floating_point())
+    return None
+
+
 def _mean(values: List[Optional[float]]) -> Optional[float]:
     return None if not values or any(v is None for v in values) else sum(values) / len(values)
 
@@ -104,15 +127,18 @@ def table_rows(ours: Dict[str, float], paper: Optional[Dict[str, float]], groups
 
 
 def render(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optional[str]],
-           groups: Dict[str, Tuple[str, ...]], fmt: str = "md") -> str:
+           groups: Dict[str, Tuple[str, ...]], fmt: str = "md", params: Optional[Dict[str, int]] = None) -> str:
     langs = [lang for g in groups.values() for lang in g]
-    header = ["model"] + langs + [f"{g} avg" for g in groups] + ["avg"]
-    span = ["", *[g if i == 0 else "" for g, ls in groups.items() for i, _ in enumerate(ls)],
+    params = {k: v for k, v in (params or {}).items() if v is not None}
+    extra = ["#params"] if params else []
+    header = ["model"] + extra + langs + [f"{g} avg" for g in groups] + ["avg"]
+    span = ["", *[""] * len(extra), *[g if i == 0 else "" for g, ls in groups.items() for i, _ in enumerate(ls)],
             *[""] * (len(groups) + 1)]
     body = []
     for name, ours in experiments.items():
         row = paper_rows.get(name)
-        body.append([f"{name}" + (f" (paper: {row})" if row else "")]
+        count = [f"{params[name] / 1e6:.2f}M" if name in params else "-"] if params else []
+        body.append([f"{name}" + (f" (paper: {row})" if row else "")] + count
                     + table_rows(ours, paper_cers(row) if row else None, groups))
     if fmt == "tsv":
         return "\n".join("\t".join(r) for r in [span, header] + body) + "\n"
@@ -181,14 +207,23 @@ def main(argv=None) -> int:
     p.add_argument("--groups", type=parse_groups, default=GROUPS)
     p.add_argument("--format", default="md", choices=["md", "tsv"])
     p.add_argument("--png", type=Path, default=None, help="also draw the table as grouped bars into this PNG")
+    p.add_argument("--params", action="append", default=[],
+                   help="NAME=COUNT: the row's number of parameters (default: counted from its model file)")
     args = p.parse_args(argv)
     try:
         experiments: Dict[str, Dict[str, float]] = {}
+        params: Dict[str, Optional[int]] = {}
         for item in args.exp:
             name, sep, path = item.partition("=")
             if not sep:
                 raise ValueError(f"--exp '{item}' is not NAME=path")
             experiments[name] = read_results(Path(path))
+            params[name] = model_params(Path(path))
+        for item in args.params:
+            name, sep, count = item.partition("=")
+            if not sep or name not in experiments or not count.isdigit():
+                raise ValueError(f"--params '{item}': expected NAME=COUNT with NAME one of --exp and COUNT an integer")
+            params[name] = int(count)
         rows: Dict[str, Optional[str]] = {n: (n if n in PAPER_ROWS else None) for n in experiments}
         for item in args.paper_row:
             name, sep, row = item.partition("=")
@@ -199,7 +234,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
-    print(render(experiments, rows, args.groups, args.format), end="")
+    print(render(experiments, rows, args.groups, args.format, params), end="")
     if args.png is not None:
         plot(experiments, rows, args.groups, args.png)
     return 0

@@ -83,6 +83,30 @@ def test_results_table(tmp_path, capsys):
     assert "| A | 1.0 / - | - / - | - / - | - / - |" in partial
 
 
+def test_results_table_params_column(tmp_path, capsys):
+    import torch
+
+    langs = ("en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv")
+    results = {"languages": {lang: {"cer": 20.0} for lang in langs}, "average_cer": 20.0}
+    exp = tmp_path / "exp" / "asr_row"  # results sit at exp/<row>/<decode tag>/<set>/results.json
+    (exp / "decode_x" / "test").mkdir(parents=True)
+    (exp / "decode_x" / "test" / "results.json").write_text(json.dumps(results))
+    torch.save({"w": torch.zeros(1000, 1000), "b": torch.zeros(500), "steps": torch.tensor(3)},
+               exp / "valid.acc.ave.pth")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(results))
+    args = ["--exp", f"SMT={exp / 'decode_x' / 'test' / 'results.json'}", "--exp", f"B={other}"]
+    assert results_main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3].startswith("| model | #params | en |")
+    assert next(l for l in lines if l.startswith("| SMT")).split("|")[2].strip() == "1.00M"  # float tensors only
+    assert next(l for l in lines if l.startswith("| B ")).split("|")[2].strip() == "-"
+    assert results_main(args + ["--params", "B=2500000"]) == 0
+    assert next(l for l in capsys.readouterr().out.splitlines() if l.startswith("| B ")).split("|")[2].strip() == "2.50M"
+    assert results_main(args + ["--params", "B=many"]) == 1
+    assert "--params 'B=many': expected NAME=COUNT" in capsys.readouterr().err
+
+
 def test_results_table_png(tmp_path):
     from PIL import Image
 
