@@ -85,8 +85,9 @@ def held_bytes(model, optimizer) -> int:
 
 
 def peak_call_memory(fn: Callable[[], None], device: str, held: int = 0) -> int:
-    """Peak memory (bytes) while ``fn()`` runs: on CUDA ``max_memory_allocated``; on CPU the profiler's
-    allocation records summed in time order, plus ``held`` bytes allocated before the call."""
+    """Peak memory (bytes) while ``fn()`` runs, plus ``held`` bytes allocated before the call: on CUDA
+    ``max_memory_allocated`` above the allocation at the call's start; on CPU the profiler's allocation
+    records summed in time order."""
     if device == "cuda":
         # Both models sit on the GPU at once: count only what this call adds above the memory already
         # allocated (the other model included), then add this model's own ``held`` bytes.
