@@ -56,6 +56,16 @@ def build(config: Path, vocab: int, languages: Optional[List[str]], workdir: Pat
     return task.build_model(args)
 
 
+def task_optimizer(model: torch.nn.Module, task=None, lr: float = 1e-4) -> torch.optim.Optimizer:
+    """The Adam optimizer that ``task``'s training would build for ``model`` (default ``MultilingualASRTask``,
+    which fuses Adam unless the conf says otherwise; stock ``ASRTask`` builds PyTorch's default)."""
+    if task is None:
+        from espnet_ext.tasks.asr import MultilingualASRTask as task
+    args = argparse.Namespace(optim="adam", optim_conf={"lr": lr}, sharded_ddp=False, exclude_weight_decay=False,
+                              exclude_weight_decay_conf={})
+    return task.build_optimizers(args, model)[0]
+
+
 def make_batch(langs: torch.Tensor, frames: int, text_len: int, vocab: int, gen: torch.Generator, device,
                dim: int = 80) -> Dict:
     b = len(langs)
@@ -138,7 +148,7 @@ def main(cmd=None) -> None:
     optimizers = {}
     for name, model in models.items():
         model.to(args.device).train()
-        optimizers[name] = torch.optim.Adam(model.parameters(), lr=1e-4)
+        optimizers[name] = task_optimizer(model)  # as training builds it (fused Adam: MultilingualASRTask)
 
     gen = torch.Generator().manual_seed(0)
     n = args.per_language * len(langs)

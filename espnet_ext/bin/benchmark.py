@@ -64,7 +64,8 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     import torch
     from espnet2.tasks.asr import ASRTask
 
-    from espnet_ext.bin.bench_adapters import A2_LANGUAGES, build, make_batch, peak_step_memory, step, token_list
+    from espnet_ext.bin.bench_adapters import (A2_LANGUAGES, build, make_batch, peak_step_memory, step,
+                                              task_optimizer, token_list)
     from espnet_ext.tasks.asr import MultilingualASRTask
     from espnet_ext.utils.bench_fixtures import make_bert_checkpoint, write_token_prior
 
@@ -87,7 +88,7 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
         for name, (config, task, languages, extra) in specs.items():
             logger.info("training: building %s from %s", name, config)
             models[name] = build(REPO / config, opts.vocab, languages, tmp, FEAT_DIM, task, extra).train()
-            optimizers[name] = torch.optim.Adam(models[name].parameters(), lr=1e-4)
+            optimizers[name] = task_optimizer(models[name], task)  # each task's own optimizer (stock: unfused)
 
     gen = torch.Generator().manual_seed(0)
     balanced = torch.arange(len(langs))  # one utterance of every language: the BS batch of the configs
