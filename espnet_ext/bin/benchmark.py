@@ -88,7 +88,7 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
         for name, (config, task, languages, extra) in specs.items():
             logger.info("training: building %s from %s", name, config)
             models[name] = build(REPO / config, opts.vocab, languages, tmp, FEAT_DIM, task, extra).train()
-            optimizers[name] = task_optimizer(models[name], task)  # each task's own optimizer (stock: unfused)
+            optimizers[name] = task_optimizer(models[name], task)  # optim: adam, as the training confs build it
 
     gen = torch.Generator().manual_seed(0)
     balanced = torch.arange(len(langs))  # one utterance of every language: the BS batch of the configs

@@ -10,10 +10,6 @@ On top of ``ASRTask`` (A2 paper, docs/adapters_and_sampling.md):
       completed confs in config.yaml, which stock ``ASRTask.build_model_from_file`` then reads.
     * ``--lang_balanced_per_language N``: balanced sampling (BS) of the training batches.
     * ``--train_adapters_only NAMES``: freeze everything but the named adapters.
-    * Adam / AdamW are built with ``fused=True`` unless ``optim_conf`` sets ``fused`` (or ``foreach``): one
-      kernel for all parameter tensors instead of a Python loop over them.  Dual-Adapters add about 430 small
-      tensors at CPU size (11 languages x 6 tensors x 6 layers, plus the common adapters), and the loop's
-      per-tensor cost was most of their training-step overhead (docs/benchmarks.md).
 """
 
 import argparse
@@ -46,12 +42,6 @@ def _read_tokens(token_list) -> List[str]:
         with open(token_list, encoding="utf-8") as f:
             return [line.rstrip("\n") for line in f if line.rstrip("\n")]
     return list(token_list)
-
-
-def fused_adam_default(optim: str, optim_conf: dict, sharded_ddp: bool = False) -> bool:
-    """Whether to build ``optim`` with ``fused=True``: Adam / AdamW whose conf chooses no implementation."""
-    return (str(optim).lower() in ("adam", "adamw") and not sharded_ddp
-            and "fused" not in optim_conf and "foreach" not in optim_conf)
 
 
 class MultilingualASRTask(ASRTask):
@@ -133,14 +123,6 @@ class MultilingualASRTask(ASRTask):
 
             train_only_adapters(model, [selection] if isinstance(selection, str) else selection)
         return model
-
-    @classmethod
-    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
-        conf = dict(args.optim_conf or {})
-        if fused_adam_default(args.optim, conf, getattr(args, "sharded_ddp", False)):
-            conf["fused"] = True
-            args = argparse.Namespace(**dict(vars(args), optim_conf=conf))  # config.yaml keeps the user's conf
-        return super().build_optimizers(args, model)
 
     @classmethod
     def build_iter_factory(cls, args: argparse.Namespace, distributed_option, mode: str,
