@@ -21,6 +21,7 @@ parameters plus float buffers such as feature-normalisation statistics and token
 """
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -94,9 +95,12 @@ MODEL_FILES = ("valid.acc.ave.pth", "valid.loss.ave.pth")
 def model_params(results_path: Path) -> Optional[int]:
     """Floating-point values in the model file of the experiment that ``results_path`` was decoded from."""
     parents = Path(results_path).resolve().parents
-    if len(parents) < 3:
-        return None
-    exp_dir = parents[2]
+    return _exp_params(parents[2]) if len(parents) >= 3 else None
+
+
+@functools.lru_cache(maxsize=None)
+def _exp_params(exp_dir: Path) -> Optional[int]:
+    # Cached: an experiment's decodings (plain, Adjust-Inference) share one model file.
     for name in MODEL_FILES:
         if (exp_dir / name).is_file():
             import torch

@@ -14,7 +14,6 @@ and speed-up vs --nj). Not a test: run it on a quiet machine.
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -25,17 +24,7 @@ from typing import Dict, List
 
 import yaml
 
-
-def machine() -> Dict[str, object]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+from espnet_ext.utils.machine_info import machine_description
 
 
 def audio_seconds(feats_dir: Path, frame_shift_ms: float) -> float:
@@ -64,8 +53,8 @@ def render_md(result: Dict) -> str:
     m = result["machine"]
     lines = [f"# Stage 2 throughput: {result['data_dir']} ({result['utterances']} utterances, "
              f"{result['audio_hours']:.3f} h of audio)", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores; load average before the runs "
-             f"{m['load_average_1_5_15']}. Conf: {result['conf']}. Fastest of {result['repeats']} run(s) per --nj.",
+             f"Machine: {m['cpu_model']}, {m['usable_cores']} cores; load average before the runs "
+             f"{m['load_average_1_5_15min']}. Conf: {result['conf']}. Fastest of {result['repeats']} run(s) per --nj.",
              "", "| --nj | wall (s) | audio hours per minute | speed-up vs --nj 1 |", "|---:|---:|---:|---:|"]
     for row in result["rows"]:
         lines.append(f"| {row['nj']} | {row['wall_s']:.1f} | {row['hours_per_minute']:.3f} | "
@@ -88,7 +77,7 @@ def plot(result: Dict, png: Path) -> None:
     b.set_xlabel("--nj"), b.set_ylabel("speed-up vs --nj 1"), b.legend()
     for ax in (a, b):
         ax.set_xticks(nj), ax.grid(alpha=0.3)
-    fig.suptitle(f"{result['audio_hours']:.2f} h, {result['machine']['cores']} cores", fontsize=9)
+    fig.suptitle(f"{result['audio_hours']:.2f} h, {result['machine']['usable_cores']} cores", fontsize=9)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
@@ -111,7 +100,7 @@ def main(argv: List[str] = None) -> int:
               file=sys.stderr)
         return 1
     shift_ms = float((yaml.safe_load(args.conf.read_text()) or {}).get("frame_shift_ms", 10.0))
-    info = machine()
+    info = machine_description()
     rows = []
     with tempfile.TemporaryDirectory(prefix="prep_throughput_") as tmp:
         seconds = None
