@@ -32,3 +32,25 @@ def test_mtl_yaml_dry_run(conf: Path, tmp_path):
     for key in ("model", "encoder", "decoder", "multitask_mode"):
         assert saved[key] == declared[key]
     assert saved["source_tasks"] == ["en", "zh", "cs_a"] and saved["target_task"] == "cs_b"
+
+
+@pytest.mark.parametrize("meta", [p for p in MTL_CONFS if p.name.startswith("train_meta_")], ids=lambda p: p.name)
+def test_joint_and_meta_confs_differ_only_in_the_update_rule(meta: Path):
+    """run.sh derives the joint conf from the meta one (train_meta_ -> train_joint_); the comparison of
+    Table 2 is fair only when model, optimiser, batches and budget are the same."""
+    joint = meta.with_name(meta.name.replace("train_meta_", "train_joint_"))
+    assert joint.is_file(), f"{meta.name} has no joint counterpart {joint.name}"
+    m, j = yaml.safe_load(meta.read_text()), yaml.safe_load(joint.read_text())
+    assert (m.pop("multitask_mode"), j.pop("multitask_mode")) == ("meta", "joint")
+    assert "meta_inner_lr" in m
+    m.pop("meta_inner_lr")
+    assert m == j
+
+
+def test_cpu_finetune_conf_matches_its_base_model():
+    """--init_param loads the stage-5 model into the fine-tuning conf's model: the architectures must agree."""
+    base = yaml.safe_load((REPO / "conf" / "mtl" / "train_joint_cs_conv2d_ctc_cpu.yaml").read_text())
+    ft = yaml.safe_load((REPO / "conf" / "tuning" / "finetune_mtl_cs_conv2d_ctc_cpu.yaml").read_text())
+    for key in ("model", "model_conf", "encoder", "encoder_conf", "decoder", "decoder_conf", "batch_bins"):
+        assert ft[key] == base[key], key
+    assert ft["optim"] == "sgd" and ft["optim_conf"]["lr"] == 1.0e-05  # the paper's fine-tuning (§5.2)

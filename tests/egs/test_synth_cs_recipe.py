@@ -78,3 +78,15 @@ def test_train_mode_table():
                            "--stats_root", "s", "--token_list", "t", "--config", "c", "--out", "o"],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "unknown --mode 'nope'" in proc.stderr
+
+
+@pytest.mark.parametrize("opt,value,message", [
+    ("--seed", "x1", "--seed must be a non-negative integer, got 'x1'"),
+    ("--feats", "mfcc", "--feats must be spectrogram, fbank or fbank40, got 'mfcc'"),
+])
+def test_bad_option_values_stop_before_any_stage(tmp_path, opt, value, message):
+    proc = subprocess.run([str(RECIPE / "run.sh"), opt, value, "--datadir", str(tmp_path / "data"),
+                           "--expdir", str(tmp_path / "exp"), "--stage", "5", "--stop_stage", "5"],
+                          cwd=RECIPE, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and message in proc.stderr
+    assert not (tmp_path / "exp").exists()

