@@ -4,7 +4,7 @@
 #
 # Usage: ./run.sh [--corpus cs_demo|cs_micro] [--stage N] [--stop_stage N] [--modes "only_cs joint_en_zh_cs meta_en_zh_cs"]
 #                 [--finetune_modes "joint_en_zh_cs meta_en_zh_cs"] [--feats spectrogram|fbank|fbank40] [--nj 2] [--seed N]
-#   e.g. ./run.sh --corpus cs_demo                      # everything (CPU: ~10 min of training per mode)
+#   e.g. ./run.sh --corpus cs_demo                      # everything, paper-shaped model (CPU model: RESULTS.md)
 #        ./run.sh --corpus cs_micro --stop_stage 3      # data, features, vocabulary only (the test does this)
 #   Stages:
 #     1  corpus: espnet_ext.bin.synth_cs_corpus (conf/corpus/<corpus>.yaml) + data-dir validation (asr.sh stage 1)
