@@ -13,7 +13,7 @@ beside it (per-seed values, mean, std) and a PNG (one bar group per column, erro
 
 import argparse
 import json
-import math
+import statistics
 import sys
 import textwrap
 from pathlib import Path
@@ -55,10 +55,8 @@ def summarize(tables: Dict[str, Table], sources: Optional[Dict[str, Path]] = Non
                 if row not in tables[seed] or col not in tables[seed][row]:
                     raise ValueError(f"{where}: row '{row}' column '{col}' missing (present in seed {ref_seed})")
                 values[seed] = tables[seed][row][col]
-            xs = list(values.values())
-            mean = sum(xs) / len(xs)
-            std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-            out[row][col] = {"values": values, "mean": mean, "std": std}
+            out[row][col] = {"values": values, "mean": statistics.mean(values.values()),
+                             "std": statistics.stdev(values.values())}  # sample std (ddof 1)
     for seed in seeds[1:]:
         extra = set(tables[seed]) - set(tables[ref_seed])
         if extra:
@@ -66,10 +64,16 @@ def summarize(tables: Dict[str, Table], sources: Optional[Dict[str, Path]] = Non
     return out
 
 
-def markdown(summary: Dict[str, Dict[str, dict]], digits: int = 2) -> str:
+def _columns(summary: Dict[str, Dict[str, dict]]) -> List[str]:
+    """Every column of any row, in first-seen order (rows may hold different columns)."""
     cols: List[str] = []
     for row in summary.values():
         cols += [c for c in row if c not in cols]
+    return cols
+
+
+def markdown(summary: Dict[str, Dict[str, dict]], digits: int = 2) -> str:
+    cols = _columns(summary)
     seeds = list(next(iter(next(iter(summary.values())).values()))["values"])
     lines = ["| row | " + " | ".join(cols) + " |", "|---" + "|---:" * len(cols) + "|"]
     for name, row in summary.items():
@@ -90,9 +94,7 @@ def plot(summary: Dict[str, Dict[str, dict]], out_png: Path, title: str) -> None
     import matplotlib.pyplot as plt
 
     rows = list(summary)
-    cols: List[str] = []
-    for row in summary.values():
-        cols += [c for c in row if c not in cols]
+    cols = _columns(summary)
     width = 0.8 / max(1, len(rows))
     fig, ax = plt.subplots(figsize=(max(5.5, 1.2 + 0.55 * len(cols) * len(rows)), 3.8))
     for i, name in enumerate(rows):
