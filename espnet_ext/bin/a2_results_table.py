@@ -3,7 +3,7 @@
 Usage:
     python -m espnet_ext.bin.a2_results_table \
         --exp "SMT=exp/full/asr_train_smt_transformer/decode_decode_asr_valid.acc.ave/test/results.json" \
-        --exp "A2 (Adjust-Inference)=exp/full/asr_.../results.json" [--paper_row "SMT=SMT"] [--format md|tsv] \
+        --exp "A2 (Adjust-Inference)=exp/full/asr_.../results.json" [--paper_row "SMT=SMT"] [--format md|tsv|json] \
         [--png table1.png]
 
 Each cell reads ``ours / paper`` (CER %, ``-`` where missing).  An experiment is compared with the paper row
@@ -130,6 +130,21 @@ def table_rows(ours: Dict[str, float], paper: Optional[Dict[str, float]], groups
     return cells
 
 
+def table_values(experiments: Dict[str, Dict[str, float]], groups: Dict[str, Tuple[str, ...]]
+                 ) -> Dict[str, Dict[str, float]]:
+    """Our numbers only, keyed like the table's header (languages, "<group> avg", "avg"), for tools that read
+    ``{row: {column: number}}`` such as espnet_ext.bin.seed_summary. A cell the table shows as "-" is left out."""
+    langs = [lang for g in groups.values() for lang in g]
+    values = {}
+    for name, ours in experiments.items():
+        row = {lang: ours[lang] for lang in langs if lang in ours}
+        for g, members in groups.items():
+            row[f"{g} avg"] = _mean([ours.get(lang) for lang in members])
+        row["avg"] = _mean([ours.get(lang) for lang in langs])
+        values[name] = {k: round(v, 4) for k, v in row.items() if v is not None}
+    return values
+
+
 def render(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optional[str]],
            groups: Dict[str, Tuple[str, ...]], fmt: str = "md", params: Optional[Dict[str, int]] = None) -> str:
     langs = [lang for g in groups.values() for lang in g]
@@ -144,6 +159,8 @@ def render(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optio
         count = [f"{params[name] / 1e6:.2f}M" if name in params else "-"] if params else []
         body.append([f"{name}" + (f" (paper: {row})" if row else "")] + count
                     + table_rows(ours, paper_cers(row) if row else None, groups))
+    if fmt == "json":
+        return json.dumps(table_values(experiments, groups), indent=2) + "\n"
     if fmt == "tsv":
         return "\n".join("\t".join(r) for r in [span, header] + body) + "\n"
     grouping = "; ".join(f"{g}: {' '.join(ls)}" for g, ls in groups.items())
@@ -209,7 +226,8 @@ def main(argv=None) -> int:
     p.add_argument("--exp", action="append", required=True, help="NAME=path/to/results.json (repeatable)")
     p.add_argument("--paper_row", action="append", default=[], help="NAME=paper row (default: same name)")
     p.add_argument("--groups", type=parse_groups, default=GROUPS)
-    p.add_argument("--format", default="md", choices=["md", "tsv"])
+    p.add_argument("--format", default="md", choices=["md", "tsv", "json"],
+                   help="json: our CERs only, {row: {column: CER}} (input of espnet_ext.bin.seed_summary)")
     p.add_argument("--png", type=Path, default=None, help="also draw the table as grouped bars into this PNG")
     p.add_argument("--params", action="append", default=[],
                    help="NAME=COUNT: the row's number of parameters (default: counted from its model file)")

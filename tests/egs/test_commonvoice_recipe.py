@@ -120,3 +120,31 @@ def test_results_table_png(tmp_path):
         assert im.format == "PNG" and im.size[0] > 300 and im.size[1] > 200
     assert results_main(["--exp", f"x={tmp_path / 'none.json'}", "--png", str(tmp_path / "no.png")]) == 1
     assert not (tmp_path / "no.png").exists()  # nothing drawn for a failed table
+
+
+def test_results_table_json_feeds_seed_summary(tmp_path, capsys):
+    from espnet_ext.bin import seed_summary
+
+    langs = ("en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv")
+    runs = []
+    for seed, offset in ((1, 0.0), (2, 2.0), (3, 4.0)):
+        res = tmp_path / f"seed{seed}.json"
+        res.write_text(json.dumps({"languages": {lang: {"cer": 10.0 + i + offset} for i, lang in enumerate(langs)}}))
+        assert results_main(["--exp", f"SMT={res}", "--format", "json"]) == 0
+        table = json.loads(capsys.readouterr().out)
+        # en fr es = 10, 11, 12 (+ offset): high-resource mean 11; all 11 languages: mean 15
+        assert table["SMT"]["en"] == 10.0 + offset and table["SMT"]["high avg"] == 11.0 + offset
+        assert table["SMT"]["avg"] == 15.0 + offset and len(table["SMT"]) == 11 + 3 + 1
+        (tmp_path / f"table{seed}.json").write_text(json.dumps(table))
+        runs.append(f"{seed}={tmp_path / f'table{seed}.json'}")
+    out = tmp_path / "seeds.md"
+    # the table is the whole file: an empty --field
+    assert seed_summary.main(runs + ["--field", "", "--columns", "en", "avg", "--out", str(out)]) == 0
+    capsys.readouterr()
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["SMT"]["avg"]["mean"] == pytest.approx(17.0) and summary["SMT"]["avg"]["std"] == pytest.approx(2.0)
+    # a language no run has is left out of the JSON, not written as null
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"languages": {"en": {"cer": 5.0}}}))
+    assert results_main(["--exp", f"A={partial}", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"A": {"en": 5.0}}

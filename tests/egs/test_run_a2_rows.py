@@ -20,6 +20,8 @@ def run(*args):
     (["--rows"], "option --rows needs a value"),
     (["--rows", "smt nope"], "unknown row 'nope'"),
     (["--parallel", "0"], "--parallel must be a positive integer, got '0'"),
+    (["--seed", "-1"], "--seed must be a non-negative integer, got '-1'"),
+    (["--seed", "one"], "--seed must be a non-negative integer, got 'one'"),
     (["--rows", "smt smt_mbert", "--pretrained_path", "/nonexistent/e5"],
      "row smt_mbert needs a pretrained LM: --pretrained_path '/nonexistent/e5' has no config.json"),
 ])
@@ -40,5 +42,5 @@ def test_missing_statistics_name_the_stage_to_run_and_create_nothing():
 def test_help_lists_the_options():
     proc = run("--help")
     assert proc.returncode == 0
-    for option in ("--rows", "--parallel", "--ngpu", "--nj", "--pretrained_path"):
+    for option in ("--rows", "--parallel", "--ngpu", "--nj", "--pretrained_path", "--seed", "seed_summary"):
         assert option in proc.stdout

