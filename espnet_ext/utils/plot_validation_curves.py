@@ -1,12 +1,16 @@
-"""Validation loss per iteration on CS, EN and ZH for every training mode in one PNG (Winata et al., Fig. 2).
+"""Validation curves per iteration of several training runs in one PNG: the loss on CS, EN and ZH for every
+training mode (Winata et al., Fig. 2), or any validation statistic ESPnet records (``--stats cer_ctc acc``).
 
-Reads ESPnet's own record of each run: ``<exp_dir>/checkpoint.pth`` holds the reporter state, i.e. for every
-epoch the train ``total_count`` (iterations so far) and the validation stats.  ``MetaTransferTrainer``
-reports each validation set as ``<set>_loss``; the x axis is the iteration count at the end of each epoch, so
-a run with ``--num_iters_per_epoch N`` gives a point every N iterations.
+Reads ESPnet's own record of each run. ``<exp_dir>/checkpoint.pth`` holds the reporter state, i.e. for every
+epoch the train ``total_count`` (iterations so far) and the validation stats. A run that kept only its
+TensorBoard record (``<exp_dir>/tensorboard/valid``, e.g. one brought back from another machine without its
+checkpoint) is read from there; ESPnet logs each validation stat under its own name at the same iteration count.
+``MetaTransferTrainer`` reports each validation set as ``<set>_loss``; the x axis is the iteration count at the
+end of each epoch, so a run with ``--num_iters_per_epoch N`` gives a point every N iterations.
 
 Usage: python -m espnet_ext.utils.plot_validation_curves --out fig2.png --sets cs en zh \\
            only_cs=exp/asr_only_cs joint=exp/asr_joint meta=exp/asr_meta
+       python -m espnet_ext.utils.plot_validation_curves --out dev.png --stats cer_ctc acc smt=exp/asr_smt a2=exp/asr_a2
 """
 
 import argparse
@@ -16,39 +20,57 @@ from typing import Dict, List, Optional, Tuple
 Curve = List[Tuple[int, float]]
 
 
-def read_curves(exp_dir: Path, sets: List[str]) -> Dict[str, Curve]:
-    """{set: [(iteration, valid loss), ...]} from an ESPnet exp dir."""
-    import torch
+def read_valid_stats(exp_dir: Path, names: List[str]) -> Dict[str, Curve]:
+    """{stat: [(iteration, value), ...]} of the validation stats ``names`` of an ESPnet exp dir."""
+    exp_dir = Path(exp_dir)
+    ckpt, board = exp_dir / "checkpoint.pth", exp_dir / "tensorboard" / "valid"
+    curves: Dict[str, Curve] = {n: [] for n in names}
+    if ckpt.is_file():
+        import torch
 
-    ckpt = Path(exp_dir) / "checkpoint.pth"
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"'{ckpt}' does not exist: is '{exp_dir}' an ESPnet training dir?")
-    stats = torch.load(ckpt, map_location="cpu", weights_only=False)["reporter"]["stats"]
-    curves: Dict[str, Curve] = {s: [] for s in sets}
-    for epoch in sorted(stats):
-        iteration = stats[epoch].get("train", {}).get("total_count")
-        valid = stats[epoch].get("valid", {})
-        for s in sets:
-            if iteration is not None and f"{s}_loss" in valid:
-                curves[s].append((int(iteration), float(valid[f"{s}_loss"])))
+        stats = torch.load(ckpt, map_location="cpu", weights_only=False)["reporter"]["stats"]
+        for epoch in sorted(stats):
+            iteration = stats[epoch].get("train", {}).get("total_count")
+            valid = stats[epoch].get("valid", {})
+            for n in names:
+                if iteration is not None and n in valid:
+                    curves[n].append((int(iteration), float(valid[n])))
+    elif board.is_dir():
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(board), size_guidance={"scalars": 0})  # 0: keep every point
+        events.Reload()
+        recorded = set(events.Tags()["scalars"])
+        for n in names:
+            if n in recorded:
+                curves[n] = [(int(e.step), float(e.value)) for e in events.Scalars(n)]
+    else:
+        raise FileNotFoundError(f"neither '{ckpt}' nor '{board}' exists: is '{exp_dir}' an ESPnet training dir?")
     return curves
 
 
-def plot(runs: Dict[str, Dict[str, Curve]], sets: List[str], out: Path) -> None:
+def read_curves(exp_dir: Path, sets: List[str]) -> Dict[str, Curve]:
+    """{set: [(iteration, valid loss), ...]} from an ESPnet exp dir (``<set>_loss`` of MetaTransferTrainer)."""
+    stats = read_valid_stats(exp_dir, [f"{s}_loss" for s in sets])
+    return {s: stats[f"{s}_loss"] for s in sets}
+
+
+def plot(runs: Dict[str, Dict[str, Curve]], panels: Dict[str, str], out: Path) -> None:
+    """One panel per key of ``panels`` (its value: the panel's title), one line per run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.4), squeeze=False)
-    for ax, s in zip(axes[0], sets):
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels.items()):
         for mode, curves in runs.items():
-            pts = curves.get(s, [])
+            pts = curves.get(key, [])
             if pts:
                 ax.plot([x for x, _ in pts], [y for _, y in pts], marker=".", label=mode)
-        ax.set_title(f"validation loss: {s.upper()}")
+        ax.set_title(title)
         ax.set_xlabel("iteration")
-        ax.set_ylabel("loss")
+        ax.set_ylabel(title.split(": ")[0].replace("validation ", ""))
         ax.legend(fontsize=8)
     fig.tight_layout()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -57,9 +79,13 @@ def plot(runs: Dict[str, Dict[str, Curve]], sets: List[str], out: Path) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description="Fig. 2: validation loss per iteration for every training mode")
+    parser = argparse.ArgumentParser(description="Validation curves per iteration of several training runs")
     parser.add_argument("runs", nargs="+", help="MODE=EXP_DIR")
-    parser.add_argument("--sets", nargs="+", default=["cs", "en", "zh"])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--sets", nargs="+", default=["cs", "en", "zh"],
+                       help="validation sets whose <set>_loss to plot (Fig. 2; the default)")
+    group.add_argument("--stats", nargs="+", default=None,
+                       help="validation stats to plot instead, by ESPnet's names (loss, acc, cer_ctc, ...)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     runs = {}
@@ -67,8 +93,18 @@ def main(argv: Optional[List[str]] = None) -> None:
         if "=" not in spec:
             raise ValueError(f"expected MODE=EXP_DIR, got '{spec}'")
         mode, exp = spec.split("=", 1)
-        runs[mode] = read_curves(Path(exp), args.sets)
-    plot(runs, args.sets, args.out)
+        if args.stats:
+            runs[mode] = read_valid_stats(Path(exp), args.stats)
+        else:
+            runs[mode] = read_curves(Path(exp), args.sets)
+    if args.stats:
+        empty = [n for n in args.stats if not any(curves[n] for curves in runs.values())]
+        if empty:
+            raise ValueError(f"no run records the validation stat(s) {empty}")
+        panels = {n: f"validation {n}" for n in args.stats}
+    else:
+        panels = {s: f"validation loss: {s.upper()}" for s in args.sets}
+    plot(runs, panels, args.out)
 
 
 if __name__ == "__main__":

@@ -18,3 +18,35 @@ def test_curves_and_png(tmp_path):
     out = tmp_path / "fig2.png"
     main([f"meta={meta}", f"joint={joint}", "--out", str(out)])
     assert out.stat().st_size > 1000
+
+
+def _fake_board(d, cer):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(d / "tensorboard" / "valid"))
+    for e, value in enumerate(cer, 1):  # ESPnet's layout: one scalar per stat, step = iterations so far
+        writer.add_scalar("cer_ctc", value, 122 * e)
+        writer.add_scalar("acc", 1 - value, 122 * e)
+    writer.close()
+    return d
+
+
+def test_tensorboard_record_when_no_checkpoint(tmp_path):
+    import pytest
+
+    from espnet_ext.utils.plot_validation_curves import read_valid_stats
+
+    smt = _fake_board(tmp_path / "smt", [0.5, 0.25])
+    got = read_valid_stats(smt, ["cer_ctc", "acc", "cs_loss"])
+    assert got["cer_ctc"] == [(122, 0.5), (244, 0.25)] and got["acc"] == [(122, 0.5), (244, 0.75)]
+    assert got["cs_loss"] == []
+    # checkpoint.pth wins where both exist: it is the reporter ESPnet resumes from
+    both = _fake_board(_fake_exp(tmp_path / "both", [3.0]), [0.9])
+    assert read_curves(both, ["cs"]) == {"cs": [(10, 3.0)]}
+    out = tmp_path / "dev.png"
+    main([f"smt={smt}", f"both={both}", "--stats", "cer_ctc", "acc", "--out", str(out)])
+    assert out.stat().st_size > 1000
+    with pytest.raises(ValueError, match=r"no run records the validation stat\(s\) \['wer'\]"):
+        main([f"smt={smt}", "--stats", "wer", "--out", str(tmp_path / "x.png")])
+    with pytest.raises(FileNotFoundError, match="is '.*nothing' an ESPnet training dir"):
+        read_valid_stats(tmp_path / "nothing", ["acc"])
