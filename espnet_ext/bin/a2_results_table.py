@@ -114,35 +114,34 @@ def _mean(values: List[Optional[float]]) -> Optional[float]:
     return None if not values or any(v is None for v in values) else sum(values) / len(values)
 
 
+def column_values(cers: Dict[str, float], groups: Dict[str, Tuple[str, ...]]) -> Dict[str, Optional[float]]:
+    """The table's columns for one row of CERs: the languages in group order, each group's mean ("<group> avg")
+    and the unweighted average over the languages ("avg"); None where a language (or a mean over it) is missing."""
+    langs = [lang for g in groups.values() for lang in g]
+    columns: Dict[str, Optional[float]] = {lang: cers.get(lang) for lang in langs}
+    for g, members in groups.items():
+        columns[f"{g} avg"] = _mean([cers.get(lang) for lang in members])
+    columns["avg"] = _mean([cers.get(lang) for lang in langs])
+    return columns
+
+
 def table_rows(ours: Dict[str, float], paper: Optional[Dict[str, float]], groups: Dict[str, Tuple[str, ...]]
                ) -> List[str]:
     """Cells (``ours / paper``) for the languages in group order, the group means and the average."""
-    langs = [lang for g in groups.values() for lang in g]
 
     def cell(a: Optional[float], b: Optional[float]) -> str:
         return f"{'-' if a is None else f'{a:.1f}'} / {'-' if b is None else f'{b:.1f}'}"
 
-    p = paper or {}
-    cells = [cell(ours.get(lang), p.get(lang)) for lang in langs]
-    for g in groups.values():
-        cells.append(cell(_mean([ours.get(lang) for lang in g]), _mean([p.get(lang) for lang in g])))
-    cells.append(cell(_mean([ours.get(lang) for lang in langs]), _mean([p.get(lang) for lang in langs])))
-    return cells
+    mine, theirs = column_values(ours, groups), column_values(paper or {}, groups)
+    return [cell(mine[c], theirs[c]) for c in mine]
 
 
 def table_values(experiments: Dict[str, Dict[str, float]], groups: Dict[str, Tuple[str, ...]]
                  ) -> Dict[str, Dict[str, float]]:
-    """Our numbers only, keyed like the table's header (languages, "<group> avg", "avg"), for tools that read
-    ``{row: {column: number}}`` such as espnet_ext.bin.seed_summary. A cell the table shows as "-" is left out."""
-    langs = [lang for g in groups.values() for lang in g]
-    values = {}
-    for name, ours in experiments.items():
-        row = {lang: ours[lang] for lang in langs if lang in ours}
-        for g, members in groups.items():
-            row[f"{g} avg"] = _mean([ours.get(lang) for lang in members])
-        row["avg"] = _mean([ours.get(lang) for lang in langs])
-        values[name] = {k: round(v, 4) for k, v in row.items() if v is not None}
-    return values
+    """Our numbers only, keyed like the table's header, for tools that read ``{row: {column: number}}`` such as
+    espnet_ext.bin.seed_summary. A cell the table shows as "-" is left out."""
+    return {name: {c: round(v, 4) for c, v in column_values(ours, groups).items() if v is not None}
+            for name, ours in experiments.items()}
 
 
 def render(experiments: Dict[str, Dict[str, float]], paper_rows: Dict[str, Optional[str]],
@@ -240,7 +239,8 @@ def main(argv=None) -> int:
             if not sep:
                 raise ValueError(f"--exp '{item}' is not NAME=path")
             experiments[name] = read_results(Path(path))
-            params[name] = model_params(Path(path))
+            if args.format != "json":  # the JSON holds CERs only: no model file to load
+                params[name] = model_params(Path(path))
         for item in args.params:
             name, sep, count = item.partition("=")
             if not sep or name not in experiments or not count.isdigit():

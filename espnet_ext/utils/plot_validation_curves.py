@@ -55,22 +55,22 @@ def read_curves(exp_dir: Path, sets: List[str]) -> Dict[str, Curve]:
     return {s: stats[f"{s}_loss"] for s in sets}
 
 
-def plot(runs: Dict[str, Dict[str, Curve]], panels: Dict[str, str], out: Path) -> None:
-    """One panel per key of ``panels`` (its value: the panel's title), one line per run."""
+def plot(runs: Dict[str, Dict[str, Curve]], panels: Dict[str, Tuple[str, str]], out: Path) -> None:
+    """One panel per key of ``panels`` (its value: the panel's title and y label), one line per run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    for ax, (key, title) in zip(axes[0], panels.items()):
+    for ax, (key, (title, ylabel)) in zip(axes[0], panels.items()):
         for mode, curves in runs.items():
             pts = curves.get(key, [])
             if pts:
                 ax.plot([x for x, _ in pts], [y for _, y in pts], marker=".", label=mode)
         ax.set_title(title)
         ax.set_xlabel("iteration")
-        ax.set_ylabel(title.split(": ")[0].replace("validation ", ""))
+        ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
     fig.tight_layout()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -101,9 +101,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         empty = [n for n in args.stats if not any(curves[n] for curves in runs.values())]
         if empty:
             raise ValueError(f"no run records the validation stat(s) {empty}")
-        panels = {n: f"validation {n}" for n in args.stats}
+        panels = {n: (f"validation {n}", n) for n in args.stats}
     else:
-        panels = {s: f"validation loss: {s.upper()}" for s in args.sets}
+        panels = {s: (f"validation loss: {s.upper()}", "loss") for s in args.sets}
     plot(runs, panels, args.out)
 
 
