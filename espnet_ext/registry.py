@@ -17,12 +17,14 @@ entry point (including spawned DDP workers and ``build_model_from_file``) sees t
 data-prep tools do not pay ESPnet's ~20 s import time.
 """
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
+import re
 import sys
 import threading
-from typing import Dict, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 _KIND_TO_CHOICES = {
     # kind: (module holding the ClassChoices, attribute name, dotted path of the required base class)
@@ -156,3 +158,53 @@ def install() -> None:
             waiting.append(module_name)
     if waiting and not any(isinstance(f, _RegisterAfterImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _RegisterAfterImport(waiting))
+
+
+# ESPnet's ClassChoices.get_class: "--encoder must be one of ('a', 'b'): --encoder name".
+_UNKNOWN_CHOICE = re.compile(r"--(\w+) must be one of .*: --\w+ (\S+)\s*$", re.DOTALL)
+# The option under which a config names a class of each kind.
+_KIND_OPTION = {"asr.frontend": "frontend", "asr.normalize": "normalize", "asr.encoder": "encoder",
+                "asr.decoder": "decoder", "asr.model": "model", "lm.lm": "lm"}
+
+
+def plugin_hint(message: str) -> Optional[str]:
+    """A hint for ESPnet's "--X must be one of ...: --X name" error when espnet_ext can explain it.
+
+    * ``name`` is an espnet_ext class of that option that is not registered in this process: ESPnet was
+      reached without ``import espnet_ext`` (say what to run instead);
+    * ``name`` is an espnet_ext class of another option (e.g. a decoder given as ``encoder``);
+    * otherwise, the espnet_ext classes of that option, if any.
+    """
+    m = _UNKNOWN_CHOICE.search(message)
+    if m is None:
+        return None
+    option, name = m.group(1), m.group(2).lower()
+    ours = [(kind, path) for kind, plugin, path in PLUGINS if plugin.lower() == name]
+    same = [(kind, path) for kind, path in ours if _KIND_OPTION[kind] == option]
+    if same:
+        kind, path = same[0]
+        return (f"'{name}' is espnet_ext's {option} class {path}, but espnet_ext's plugins are not registered "
+                f"in this process. Run espnet_ext's entry points (python -m espnet_ext.bin.asr_train, "
+                f"python -m espnet_ext.bin.asr_inference), or 'import espnet_ext' before ESPnet builds a parser "
+                f"or model (e.g. before Speech2Text); python -m espnet2.bin.* alone never loads espnet_ext "
+                f"(docs/reliability.md)")
+    if ours:
+        kind, path = ours[0]
+        return (f"'{name}' is an espnet_ext {_KIND_OPTION[kind]} class ({path}), not a choice for --{option}: "
+                f"give it as '{_KIND_OPTION[kind]}: {name}' in the config")
+    names = sorted(plugin for kind, plugin, _ in PLUGINS if _KIND_OPTION[kind] == option)
+    if names:
+        return f"espnet_ext adds these {option} classes: {', '.join(names)}"
+    return None
+
+
+@contextlib.contextmanager
+def explain_unknown_class() -> Iterator[None]:
+    """Re-raise ESPnet's unknown-class ``ValueError`` with :func:`plugin_hint`'s hint appended."""
+    try:
+        yield
+    except ValueError as e:
+        hint = plugin_hint(str(e))
+        if hint is None:
+            raise
+        raise ValueError(f"{e}\nHint: {hint}") from e

@@ -25,6 +25,12 @@ def write_tone(path: Path, seconds: float, freq: float, rate: int = 16000, seed:
     soundfile.write(path, (0.3 * np.sin(2 * np.pi * freq * t) + noise).astype(np.float32), rate, subtype="PCM_16")
 
 
+def write_map(path: Path, mapping) -> Path:
+    """A Kaldi-style ``key value`` file, sorted by key."""
+    path.write_text("".join(f"{k} {v}\n" for k, v in sorted(mapping.items())), encoding="utf-8")
+    return path
+
+
 def make_data_dir(root: Path, utts: Optional[Dict[str, dict]] = None) -> Path:
     """A valid data dir; ``utts`` maps utt id -> {spk, lang, text, seconds, freq, rate}."""
     if utts is None:

@@ -87,3 +87,54 @@ def test_registration_visible_in_spawned_process():
     p.join(60)
     assert p.exitcode == 0
     assert "multilingual" in names and chosen == "multilingual"
+
+
+# ---- issue 17: ESPnet's "--X must be one of" error gets espnet_ext's hint in espnet_ext's entry points ----
+
+def _dry_run_train(tmp_path, conf: dict):
+    import yaml
+
+    from espnet_ext.bin import asr_train
+
+    (tmp_path / "tokens.txt").write_text("<blank>\n<unk>\na\n<sos/eos>\n")
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(conf))
+    asr_train.main(cmd=["--dry_run", "true", "--iterator_type", "none", "--config", str(tmp_path / "train.yaml"),
+                        "--output_dir", str(tmp_path / "exp"), "--token_list", str(tmp_path / "tokens.txt"),
+                        "--token_type", "char", "--input_size", "8"])
+
+
+TINY = {"frontend": None, "normalize": None, "encoder": "transformer",
+        "encoder_conf": {"output_size": 8, "attention_heads": 2, "linear_units": 8, "num_blocks": 1,
+                         "input_layer": "linear"},
+        "decoder": "transformer", "decoder_conf": {"attention_heads": 2, "linear_units": 8, "num_blocks": 1}}
+
+
+def test_unregistered_espnet_ext_class_in_config_gets_import_hint(tmp_path):
+    """As if ESPnet had been reached without ``import espnet_ext``: the config's model is not registered."""
+    from espnet2.tasks.asr import model_choices
+
+    saved = model_choices.classes.pop("multilingual")
+    try:
+        with pytest.raises(ValueError) as e:
+            _dry_run_train(tmp_path, dict(TINY, model="multilingual", model_conf={"languages": ["en"]}))
+    finally:
+        model_choices.classes["multilingual"] = saved
+    message = str(e.value)
+    assert message.startswith("--model must be one of")
+    assert ("\nHint: 'multilingual' is espnet_ext's model class espnet_ext.asr.multilingual_model:"
+            "MultilingualASRModel, but espnet_ext's plugins are not registered in this process. Run espnet_ext's "
+            "entry points (python -m espnet_ext.bin.asr_train, python -m espnet_ext.bin.asr_inference)") in message
+
+
+def test_espnet_ext_class_under_the_wrong_option_gets_a_hint(tmp_path):
+    with pytest.raises(ValueError) as e:
+        _dry_run_train(tmp_path, dict(TINY, encoder="pretrained_lm"))
+    assert str(e.value).endswith(
+        "\nHint: 'pretrained_lm' is an espnet_ext decoder class (espnet_ext.asr.decoder.pretrained_lm_decoder:"
+        "PretrainedLMDecoder), not a choice for --encoder: give it as 'decoder: pretrained_lm' in the config")
+
+
+def test_plugin_hint_lists_espnet_ext_classes_for_a_typo():
+    assert registry.plugin_hint("--encoder must be one of ('transformer',): --encoder adapter_transfomer") == (
+        "espnet_ext adds these encoder classes: adapter_transformer, lid_transformer, vgg_transformer")
+    assert registry.plugin_hint("some other error") is None

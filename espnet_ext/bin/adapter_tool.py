@@ -16,9 +16,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-import torch
-
 from espnet_ext.asr.adapters import adapter_io
+from espnet_ext.checkpoint_io import save_atomic
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -52,7 +51,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
         if not args.adapters_file:
             sys.exit("adapter_tool import: --adapters_file is required")
         names = adapter_io.load_adapters(model, args.adapters_file)
-        torch.save(model.state_dict(), args.out)
+        save_atomic(model.state_dict(), args.out)
         print(f"loaded {len(names)} adapter parameters from {args.adapters_file}; wrote {args.out}")
 
 

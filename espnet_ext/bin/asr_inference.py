@@ -14,6 +14,11 @@ Adjust-Inference (A2 eq. 11; espnet_ext/asr/scorers/logit_adjusted_scorer.py): `
 decodes the attention term from log_softmax(log p - T log prior) with ``--token_prior PATH`` or the prior
 stored in a ``logit_adjusted`` model; without the option, Adjust-Train models use their own tau and prior,
 other models decode as in ESPnet; T = 0 decodes from the raw decoder.
+
+An utterance too short for the encoder's subsampling (ESPnet's ``TooShortUttError``) gets an empty
+hypothesis (empty text, token and token_int; score 0.0, as in ESPnet's own inference) and a warning naming
+it; decoding goes on. A model trained on stage-2 features (no front end) given other input — a raw
+waveform, or features of another dimension — is an error naming the utterance and the expected dimension.
 """
 
 import inspect
@@ -30,10 +35,13 @@ from espnet2.bin.asr_inference import get_parser as espnet_get_parser
 from espnet2.fileio.datadir_writer import DatadirWriter
 from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
 from espnet2.utils.types import float_or_none, str2bool, str_or_none
+from espnet.nets.beam_search import Hypothesis
+from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
 
 from espnet_ext.asr.multilingual_model import MultilingualASRModel
 from espnet_ext.asr.scorers.logit_adjusted_scorer import LogitAdjustedScorer
 from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.registry import explain_unknown_class
 
 logger = logging.getLogger("espnet_ext.asr_inference")
 
@@ -45,7 +53,26 @@ class MultilingualSpeech2Text(Speech2Text):
     for the encoder pass and the whole beam search; other models ignore it.
     """
 
+    def check_input(self, speech, key: Optional[str] = None) -> None:
+        """A model without a front end takes stage-2 features (T, input_size): say so for anything else
+        (a raw waveform from wav.scp is 1-D; features of another --feats_conf have another width)."""
+        if getattr(self.asr_model, "frontend", None) is not None:
+            return
+        dim = getattr(self.asr_train_args, "input_size", None)
+        shape = tuple(speech.shape)
+        if dim is None or (len(shape) == 2 and shape[1] == dim):
+            return
+        if len(shape) == 1:
+            what, fix = f"a 1-D signal of {shape[0]} samples (a raw waveform?)", "decode feats.scp, not wav.scp"
+        else:
+            what, fix = f"shape {shape}", "extract features with the feats_conf the model was trained with"
+        where = f"utterance '{key}': " if key is not None else ""
+        raise ValueError(
+            f"{where}the model expects {dim}-dim features from stage 2 (dump/fbank/<set>/feats.scp, type "
+            f"kaldi_ark; input_size {dim} in its config), got {what}: {fix}")
+
     def __call__(self, speech, lang=None):
+        self.check_input(speech)
         model = self.asr_model
         if lang is None or not isinstance(model, MultilingualASRModel):
             return super().__call__(speech)
@@ -73,7 +100,8 @@ def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
     if args.get("word_lm_train_config"):
         raise ValueError("--word_lm_train_config is not supported (as in ESPnet)")
     set_all_random_seed(args["seed"])
-    speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
+    with explain_unknown_class():  # a config naming a class this process does not know: espnet_ext's hint
+        speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
     LogitAdjustedScorer.attach(speech2text.beam_search, speech2text.asr_model, tau=args.get("logit_adjust_tau"),
                                token_prior=args.get("token_prior"),
                                per_language=bool(args.get("logit_adjust_per_language")))
@@ -112,7 +140,15 @@ def decode(speech2text: MultilingualSpeech2Text, args: Dict) -> None:
                 lang = utt2lang[key]
             if isinstance(lang, torch.Tensor):
                 lang = lang.reshape(-1)[:1]
-            results = speech2text(batch.pop("speech"), lang=lang)
+            speech = batch.pop("speech")
+            speech2text.check_input(speech, key)
+            try:
+                results = speech2text(speech, lang=lang)
+            except TooShortUttError as e:
+                # As ESPnet's own inference: one utterance the front end cannot take does not sink the job.
+                logger.warning("utterance '%s': %d frames are too few for the encoder's subsampling (it needs "
+                               "at least %d); writing an empty hypothesis", key, e.actual_size, e.limit)
+                results = [("", [], [], Hypothesis(score=0.0, scores={}, states={}, yseq=[]))] * nbest
             if isinstance(results, tuple):  # (n-best, intermediate CTC outputs)
                 results = results[0]
             for n, (text, token, token_int, hyp) in zip(range(1, nbest + 1), results):

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import yaml
 
+from espnet_ext.checkpoint_io import save_atomic
+
 TOKENS = (["<blank>", "<unk>", "<space>", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
           + [chr(0x4E00 + i) for i in range(200)] + ["<sos/eos>"])
 
@@ -35,7 +37,7 @@ def write_model(root: Path, name: str, task, argv: List[str]) -> Tuple[str, str]
     torch.manual_seed(0)
     model = task.build_model(args)
     (root / f"{name}.yaml").write_text(yaml.safe_dump(vars(args), allow_unicode=True), encoding="utf-8")
-    torch.save(model.state_dict(), root / f"{name}.pth")
+    save_atomic(model.state_dict(), root / f"{name}.pth")
     return str(root / f"{name}.yaml"), str(root / f"{name}.pth")
 
 

@@ -10,6 +10,12 @@ is a convention), MER on CS (Chinese characters + English words, :mod:`espnet_ex
 ΔCS = CER(Only-CS) − CER(mode) in points (Table 3's ∆ is this absolute difference: 34.51 − 30.30 = 4.21),
 and forgetting = CER after fine-tuning − CER before, on EN and ZH.  The paper's numbers (SEAME/CommonVoice/
 HKUST, transcribed from Tables 2 and 3 of ../shared/papers/000_c394658b7f056dec.txt) stand beside ours.
+
+After those, diagnostics the paper does not have: the toned-pinyin error rate on ZH and CS
+(:mod:`espnet_ext.utils.pinyin_error_rate`; our Mandarin speech is espeak-ng reading pinyin, so CER well above
+it means homophone confusions, not mishearing), and long-hyp = % of the mode's test utterances (all scored
+test sets pooled) whose hypothesis is longer than 1.5 × its reference (:mod:`espnet_ext.utils.hypothesis_length`;
+a looping decoder).  JSON keys per mode: ``cs cs_mer en zh`` then ``cs_pinyin zh_pinyin long_hyp``.
 """
 
 import argparse
@@ -19,8 +25,13 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_ext.dataprep.datadir import read_kaldi_map
-from espnet_ext.utils.error_rate import ErrorCount, char_units, edit_distance
+from espnet_ext.utils.error_rate import ErrorCount, char_units, set_error_rate
+from espnet_ext.utils.hypothesis_length import long_hypothesis_share
 from espnet_ext.utils.mixed_error_rate import mixed_error_rate
+from espnet_ext.utils.pinyin_error_rate import pinyin_error_rate
+
+#: A hypothesis longer than this × its reference (characters, spaces not counted) counts as looping.
+LONG_HYP_RATIO = 1.5
 
 #: Table 2 (CS test CER, %) and Table 3 (EN = CommonVoice, ZH = HKUST test CER, %); None = not reported.
 PAPER = {
@@ -39,22 +50,23 @@ PAPER = {
 LABELS = {"only_cs": "Only CS", "joint_en_zh": "Joint (EN + ZH)", "joint_en_cs": "Joint (EN + CS)",
           "joint_zh_cs": "Joint (ZH + CS)", "joint_en_zh_cs": "Joint (EN + ZH + CS)",
           "meta_en_cs": "Meta-transfer (EN + CS)", "meta_zh_cs": "Meta-transfer (ZH + CS)",
-          "meta_en_zh_cs": "Meta-transfer (EN + ZH + CS)"}
+          "meta_en_zh_cs": "Meta-transfer (EN + ZH + CS)",
+          "meta_en_zh_cs_fixed": "Meta-transfer, fixed CS-b target (ablation)"}
 
 
 def cer(refs: Dict[str, str], hyps: Dict[str, str]) -> ErrorCount:
-    count = ErrorCount()
-    for utt in sorted(refs):
-        r, h = char_units(refs[utt], ignore_space=True), char_units(hyps.get(utt, ""), ignore_space=True)
-        count.add(edit_distance(r, h), len(r))
-    return count
+    """CER with spaces not counted (CS spacing at language boundaries is a convention)."""
+    return set_error_rate(refs, hyps, lambda text: char_units(text, ignore_space=True))
 
 
 def score_runs(runs: Dict[str, Path], feats_dir: Path, decode_tag: str, test_sets: List[str]) -> Dict[str, dict]:
-    """{mode: {cs, en, zh, cs_mer}} in percent; a missing decoding raises naming the file."""
+    """{mode: {cs, cs_mer, en, zh, cs_pinyin, zh_pinyin, long_hyp}} in percent (those of ``test_sets``; long_hyp
+    pools all of them); a missing decoding raises naming the file."""
     out: Dict[str, dict] = {}
     for mode, exp in runs.items():
         row: dict = {}
+        extra: dict = {}
+        n_long = n_utts = 0
         for s in test_sets:
             key = s.split("_")[0]
             refs = read_kaldi_map(feats_dir / s / "text")
@@ -65,6 +77,13 @@ def score_runs(runs: Dict[str, Path], feats_dir: Path, decode_tag: str, test_set
             row[key] = round(cer(refs, hyps).rate, 2)
             if key == "cs":
                 row["cs_mer"] = round(mixed_error_rate(refs, hyps).rate, 2)
+            if key in ("cs", "zh"):
+                extra[f"{key}_pinyin"] = round(pinyin_error_rate(refs, hyps).rate, 2)
+            _, count, n, _ = long_hypothesis_share(refs, hyps, LONG_HYP_RATIO)
+            n_long, n_utts = n_long + count, n_utts + n
+        row.update(sorted(extra.items()))  # cs_pinyin before zh_pinyin, after the older keys
+        if test_sets:
+            row["long_hyp"] = round(100.0 * n_long / max(n_utts, 1), 2)
         out[mode] = row
     return out
 
@@ -76,7 +95,7 @@ def _fmt(x: Optional[float]) -> str:
 def markdown(scores: Dict[str, dict]) -> str:
     base = scores.get("only_cs", {}).get("cs")
     lines = ["| mode | CS CER | CS MER | ΔCS | EN CER | ZH CER | EN forget | ZH forget | paper CS | paper ΔCS | "
-             "paper EN | paper ZH |", "|---" * 12 + "|"]
+             "paper EN | paper ZH | CS pinyin ER | ZH pinyin ER | long hyp |", "|---" * 15 + "|"]
     for mode, row in scores.items():
         stem = mode[:-3] if mode.endswith("_ft") else mode
         label = LABELS.get(stem, stem) + (" + fine-tuning" if mode.endswith("_ft") else "")
@@ -86,11 +105,16 @@ def markdown(scores: Dict[str, dict]) -> str:
         paper = PAPER.get(mode, {})
         pdelta = None if paper.get("cs") is None else PAPER["only_cs"]["cs"] - paper["cs"]
         cells = [row.get("cs"), row.get("cs_mer"), delta, row.get("en"), row.get("zh"), forget["en"], forget["zh"],
-                 paper.get("cs"), pdelta, paper.get("en"), paper.get("zh")]
+                 paper.get("cs"), pdelta, paper.get("en"), paper.get("zh"),
+                 row.get("cs_pinyin"), row.get("zh_pinyin"), row.get("long_hyp")]
         lines.append(f"| {label} | " + " | ".join(_fmt(c) for c in cells) + " |")
     note = ("\nCER in %, spaces not counted; MER: Chinese characters + English words. "
             "ΔCS = CER(Only CS) − CER(mode), points. Forget = CER after fine-tuning − before. "
-            "Paper: Winata et al. (ACL 2020) Tables 2–3 on SEAME / CommonVoice EN / HKUST (– = not reported).\n")
+            "Paper: Winata et al. (ACL 2020) Tables 2–3 on SEAME / CommonVoice EN / HKUST (– = not reported). "
+            "Pinyin ER: error rate over toned pinyin syllables (English letters as they are), so homophones "
+            "(same syllable and tone) are not errors; CER much above it = homophone confusions. "
+            f"Long hyp: % of test utterances (all test sets) with hypothesis > {LONG_HYP_RATIO}× reference "
+            "(looping decoder).\n")
     return "\n".join(lines) + "\n" + note
 
 

@@ -6,6 +6,7 @@ otherwise trip over much later, and names the file, line and utterance of the fi
 """
 
 import logging
+import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
@@ -18,24 +19,54 @@ class DataDirError(ValueError):
     """A data directory that the recipe cannot use; the message names file, line and utterance."""
 
 
-def read_kaldi_map(path: Path, allow_empty_value: bool = False) -> Dict[str, str]:
-    """Read ``key value...`` lines in order; reject duplicates and (unless allowed) empty values."""
+UTF8_BOM = b"\xef\xbb\xbf"
+# Kaldi splits a line at the first run of ASCII blanks: "utt value" and "utt<TAB>value" are the same line.
+_LINE = re.compile(r"([^ \t]*)[ \t]*(.*)$", re.DOTALL)
+
+
+def _decode_line(path: Path, lineno: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        key = _LINE.match(raw.decode("utf-8", errors="replace")).group(1)
+        raise DataDirError(f"{path} line {lineno} ({key}): not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                           f"{e.start + 1}); re-encode the file as UTF-8") from None
+
+
+def read_kaldi_map(path: Path, allow_empty_value: bool = False, require_sorted: bool = False) -> Dict[str, str]:
+    """Read ``key value...`` lines in order; reject duplicates and (unless allowed) empty values.
+
+    The key ends at the first space or tab (as in Kaldi). A UTF-8 byte-order mark at the start of the file
+    is dropped with a warning; a line that is not UTF-8 is an error naming file, line and utterance.
+    With ``require_sorted``, a key smaller than the one before it (Kaldi's C-locale order, which for UTF-8
+    is Python's string order) is an error naming the first such line.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataDirError(f"{path}: file not found")
     out: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
+    prev_key, prev_lineno = None, 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if lineno == 1 and raw.startswith(UTF8_BOM):
+                logger.warning("%s: starts with a UTF-8 byte-order mark; ignoring it (the data-dir copies stage 2 "
+                               "writes have none)", path)
+                raw = raw[len(UTF8_BOM):]
+            line = _decode_line(path, lineno, raw).rstrip("\r\n")
             if not line.strip():
                 raise DataDirError(f"{path}:{lineno}: blank line")
-            key, _, value = line.partition(" ")
+            key, value = _LINE.match(line).groups()
             value = value.strip()
             if key in out:
                 raise DataDirError(f"{path}:{lineno}: duplicate key '{key}'")
+            if require_sorted and prev_key is not None and key < prev_key:
+                raise DataDirError(
+                    f"{path}:{lineno}: not sorted: key '{key}' comes after '{prev_key}' (line {prev_lineno}); "
+                    f"sort the file by key in the C locale: LC_ALL=C sort -o {path} {path}")
             if not value and not allow_empty_value:
                 raise DataDirError(f"{path}:{lineno}: utterance '{key}' has an empty value")
             out[key] = value
+            prev_key, prev_lineno = key, lineno
     return out
 
 
@@ -63,12 +94,27 @@ class DataDir:
     """The parsed, validated content of one data directory."""
 
     def __init__(self, path: Path, wav: Dict[str, str], text: Dict[str, str], utt2spk: Dict[str, str],
-                 utt2lang: Dict[str, str]):
+                 utt2lang: Dict[str, str], spk2utt: Optional[Dict[str, str]] = None,
+                 utt2dur: Optional[Dict[str, str]] = None):
         self.path = Path(path)
         self.wav = wav
         self.text = text
         self.utt2spk = utt2spk
         self.utt2lang = utt2lang
+        self.spk2utt = spk2utt
+        self.utt2dur = utt2dur
+
+    def normalized_files(self) -> Dict[str, Dict[str, str]]:
+        """The parsed ``text utt2spk spk2utt utt2lang`` as written back by :func:`write_kaldi_map`: sorted,
+        one space after the key, no byte-order mark (what stage 2 copies next to the features)."""
+        spk2utt = self.spk2utt
+        if spk2utt is None:
+            spk2utt = {}
+            for utt in sorted(self.utt2spk):
+                spk2utt.setdefault(self.utt2spk[utt], []).append(utt)
+            spk2utt = {spk: " ".join(utts) for spk, utts in spk2utt.items()}
+        return {"text": self.text, "utt2spk": self.utt2spk,
+                "spk2utt": {spk: " ".join(utts.split()) for spk, utts in spk2utt.items()}, "utt2lang": self.utt2lang}
 
     @property
     def utts(self) -> List[str]:
@@ -86,7 +132,7 @@ class DataDir:
 
 
 def validate_data_dir(data_dir: Path, languages: Optional[List[str]] = None, check_audio: bool = True,
-                      sample_rate: int = 16000) -> DataDir:
+                      sample_rate: int = 16000, duration_tolerance: Optional[float] = None) -> DataDir:
     """Validate a data dir and return its content.
 
     Args:
@@ -95,34 +141,56 @@ def validate_data_dir(data_dir: Path, languages: Optional[List[str]] = None, che
         check_audio: open every ``wav.scp`` entry's header (readable, mono, sample rate).
         sample_rate: the expected rate; another rate is accepted with a warning, because stage b
             resamples (docs/data_dir.md), but an unreadable file is an error.
+        duration_tolerance: if given (seconds), compare every audio file's actual length (its sample count
+            over its rate) with ``utt2dur`` (required then): a difference above the tolerance is an error
+            (e.g. a file cut short with its header intact). ``None`` (default): no duration check.
 
     Raises:
         DataDirError: naming the file, line or utterance of the first problem found.
     """
     data_dir = Path(data_dir)
+    if duration_tolerance is not None and not duration_tolerance >= 0:
+        raise ValueError(f"duration_tolerance must be >= 0 seconds, got {duration_tolerance}")
     if not data_dir.is_dir():
         raise DataDirError(f"{data_dir}: data directory not found")
     for name in REQUIRED_FILES:
         if not (data_dir / name).is_file():
             raise DataDirError(f"{data_dir / name}: required file missing")
 
-    wav = read_kaldi_map(data_dir / "wav.scp")
-    text = read_kaldi_map(data_dir / "text", allow_empty_value=True)
-    utt2spk = read_kaldi_map(data_dir / "utt2spk")
-    spk2utt = read_kaldi_map(data_dir / "spk2utt")
-    utt2lang = read_kaldi_map(data_dir / "utt2lang", allow_empty_value=True)
+    # Every file sorted by key (Kaldi's rule; ESPnet's readers and later stages rely on it): an unsorted file
+    # is an error naming its first out-of-order line, not something stage 2 silently fixes.
+    wav = read_kaldi_map(data_dir / "wav.scp", require_sorted=True)
+    text = read_kaldi_map(data_dir / "text", allow_empty_value=True, require_sorted=True)
+    utt2spk = read_kaldi_map(data_dir / "utt2spk", require_sorted=True)
+    spk2utt = read_kaldi_map(data_dir / "spk2utt", require_sorted=True)
+    utt2lang = read_kaldi_map(data_dir / "utt2lang", allow_empty_value=True, require_sorted=True)
+    utt2dur = None
+    if (data_dir / "utt2dur").is_file():
+        utt2dur = read_kaldi_map(data_dir / "utt2dur", require_sorted=True)
+    elif duration_tolerance is not None:
+        raise DataDirError(f"{data_dir / 'utt2dur'}: required by the duration check, but missing")
     if not wav:
         raise DataDirError(f"{data_dir / 'wav.scp'}: no utterances")
 
-    for name, mapping in (("text", text), ("utt2spk", utt2spk), ("utt2lang", utt2lang)):
-        _check_same_keys("wav.scp", wav, data_dir / name, mapping)
+    for name, mapping in (("text", text), ("utt2spk", utt2spk), ("utt2lang", utt2lang), ("utt2dur", utt2dur)):
+        if mapping is not None:
+            _check_same_keys("wav.scp", wav, data_dir / name, mapping)
+    durations = {}
+    for utt, value in (utt2dur or {}).items():
+        try:
+            durations[utt] = float(value)
+        except ValueError:
+            durations[utt] = -1.0
+        if not durations[utt] > 0:  # also rejects nan
+            raise DataDirError(f"{data_dir / 'utt2dur'}: utterance '{utt}' has duration '{value}', expected a "
+                               f"positive number of seconds")
     for utt, value in text.items():
         if not value.strip():
             raise DataDirError(f"{data_dir / 'text'}: utterance '{utt}' has an empty transcript")
     for utt, lang in utt2lang.items():
         if not lang:
             raise DataDirError(f"{data_dir / 'utt2lang'}: utterance '{utt}' has no language tag")
-        if " " in lang:
+        if len(lang.split()) > 1:
             raise DataDirError(f"{data_dir / 'utt2lang'}: utterance '{utt}' has more than one language tag '{lang}'")
         if languages is not None and lang not in languages:
             raise DataDirError(
@@ -146,17 +214,31 @@ def validate_data_dir(data_dir: Path, languages: Optional[List[str]] = None, che
 
     if check_audio:
         # One warning per data dir, not per utterance: a 48 kHz corpus has millions of them.
-        other_rate = [(utt, rate) for utt in sorted(wav)
-                      if (rate := check_wav_entry(data_dir / "wav.scp", utt, wav[utt])) != sample_rate]
+        other_rate = []
+        for utt in sorted(wav):
+            rate, frames = check_wav_entry(data_dir / "wav.scp", utt, wav[utt], with_frames=True)
+            if rate != sample_rate:
+                other_rate.append((utt, rate))
+            if duration_tolerance is not None and abs(frames / rate - durations[utt]) > duration_tolerance:
+                short = frames / rate < durations[utt]
+                raise DataDirError(
+                    f"{data_dir / 'wav.scp'}: utterance '{utt}': audio '{wav[utt]}' lasts {frames / rate:.3f} s "
+                    f"({frames} samples at {rate} Hz) but utt2dur says {durations[utt]:.3f} s (tolerance "
+                    f"{duration_tolerance:g} s): " + ("the file may be cut short (a truncated copy with its header "
+                                                      "intact); re-create it" if short else "fix utt2dur"))
         if other_rate:
             utt, rate = other_rate[0]
             logger.warning("%s: %d utterance(s) are not %d Hz (first: '%s' at %d Hz); feature extraction "
                            "will resample them", data_dir / "wav.scp", len(other_rate), sample_rate, utt, rate)
-    return DataDir(data_dir, wav, text, utt2spk, utt2lang)
+    elif duration_tolerance is not None:
+        raise DataDirError("the duration check opens every audio file: it cannot be combined with skipping "
+                           "the audio check")
+    return DataDir(data_dir, wav, text, utt2spk, utt2lang, spk2utt=spk2utt, utt2dur=utt2dur)
 
 
-def check_wav_entry(scp: Path, utt: str, path: str) -> int:
-    """Open one ``wav.scp`` entry's header and return its sample rate."""
+def check_wav_entry(scp: Path, utt: str, path: str, with_frames: bool = False):
+    """Open one ``wav.scp`` entry's header and return its sample rate (and, ``with_frames``, its sample count:
+    libsndfile counts the samples actually in the file, not the length a stale header claims)."""
     import soundfile
 
     if path.endswith("|"):
@@ -169,4 +251,4 @@ def check_wav_entry(scp: Path, utt: str, path: str) -> int:
         raise DataDirError(f"{scp}: utterance '{utt}': audio '{path}' is empty")
     if info.channels != 1:
         raise DataDirError(f"{scp}: utterance '{utt}': audio '{path}' has {info.channels} channels, expected mono")
-    return info.samplerate
+    return (info.samplerate, info.frames) if with_frames else info.samplerate

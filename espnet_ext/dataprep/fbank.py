@@ -5,14 +5,25 @@ dir's ``text utt2spk spk2utt utt2lang``, and ``cmvn.npz`` — global mean/varian
 ``feats_stats.npz`` layout (``count``, ``sum``, ``sum_square``) so ``normalize: global_mvn`` can read it.
 Everything is written under ``<out_dir>.tmp`` and renamed into place at the end: a failed or interrupted
 run leaves nothing that a re-run would trust.
+
+The completion marker ``.done`` records a fingerprint of what produced the dir (digests of the data dir's
+files, the feature options, :data:`CODE_VERSION`); a re-run skips only when it matches, and otherwise says
+which input changed and redoes the dir. Parallel jobs run in a pool whose workers die with this process,
+even when it is killed with SIGKILL (:func:`_die_with_parent`).
 """
 
+import hashlib
+import json
 import logging
 import multiprocessing
+import os
 import shutil
+import signal
+import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -22,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 DONE_MARKER = ".done"
 COPIED_FILES = ("text", "utt2spk", "spk2utt", "utt2lang")
+# Bump when a change of this module changes what a feature dir holds: old dirs are then redone.
+CODE_VERSION = "2"
 
 
 @dataclass
@@ -122,6 +135,56 @@ def _extract_shard(args: Tuple[int, List[Tuple[str, str]], str, dict]) -> Tuple[
     return job, num_frames, stats
 
 
+def input_fingerprint(data_dir: Path, conf: FbankConfig) -> Dict[str, str]:
+    """What a feature dir depends on: sha256 of each data-dir file it reads, the options, the code version.
+
+    The audio files themselves are not read (that would cost as much as extracting): a wav.scp entry
+    pointing at a new path changes the fingerprint, an audio file rewritten in place does not."""
+    fingerprint = {"code_version": CODE_VERSION, "options": json.dumps(asdict(conf), sort_keys=True)}
+    for name in ("wav.scp",) + COPIED_FILES:
+        path = Path(data_dir) / name
+        fingerprint[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    return fingerprint
+
+
+def _stale_reason(marker: Path, fingerprint: Dict[str, str]) -> Optional[str]:
+    """Why the dir of ``marker`` must be redone, or None when it was made from exactly these inputs."""
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))["inputs"]
+    except (ValueError, KeyError, TypeError):
+        return "its completion marker records no input fingerprint (made by an older espnet_ext)"
+    changed = [name for name, digest in fingerprint.items() if recorded.get(name) != digest]
+    if changed:
+        return f"{', '.join(changed)} changed since it was made"
+    return None
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: end this worker as soon as the process that started it dies, however it dies.
+
+    Linux: the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``); elsewhere a
+    daemon thread polls the parent pid. A parent that died before the signal was armed is caught by the
+    pid check that follows."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        if libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def extract_data_dir(data_dir: Path, out_dir: Path, conf: FbankConfig, nj: int = 1,
                      languages: List[str] = None) -> Path:
     """Extract features of every utterance of ``data_dir`` into ``out_dir`` (see module docstring)."""
@@ -130,9 +193,13 @@ def extract_data_dir(data_dir: Path, out_dir: Path, conf: FbankConfig, nj: int =
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if nj < 1:
         raise ValueError(f"nj must be >= 1, got {nj}")
+    fingerprint = input_fingerprint(data_dir, conf)
     if (out_dir / DONE_MARKER).is_file():
-        logger.info("%s is complete; skipping (delete %s to redo)", out_dir, out_dir / DONE_MARKER)
-        return out_dir
+        reason = _stale_reason(out_dir / DONE_MARKER, fingerprint)
+        if reason is None:
+            logger.info("%s is complete; skipping (delete %s to redo)", out_dir, out_dir / DONE_MARKER)
+            return out_dir
+        logger.info("%s is out of date: %s; redoing it", out_dir, reason)
     data = validate_data_dir(data_dir, languages=languages, check_audio=False)
     utts = data.utts
     nj = min(nj, len(utts))
@@ -146,7 +213,9 @@ def extract_data_dir(data_dir: Path, out_dir: Path, conf: FbankConfig, nj: int =
         if nj == 1:
             results = map(_extract_shard, shards)
         else:
-            pool = multiprocessing.get_context("spawn").Pool(nj)
+            # Workers die with this process (even on SIGKILL): none keeps writing into a dir a re-run rebuilds.
+            pool = multiprocessing.get_context("spawn").Pool(nj, initializer=_die_with_parent,
+                                                              initargs=(os.getpid(),))
             results = pool.imap_unordered(_extract_shard, shards)
         for _, frames, shard_stats in tqdm(results, total=nj, desc=f"fbank {data_dir.name}", unit="job"):
             num_frames.update(frames)
@@ -171,13 +240,14 @@ def extract_data_dir(data_dir: Path, out_dir: Path, conf: FbankConfig, nj: int =
         (tmp / f"feats.{job}.scp").unlink()
     write_kaldi_map(tmp / "feats.scp", entries)
     write_kaldi_map(tmp / "utt2num_frames", {u: str(n) for u, n in num_frames.items()})
-    for name in COPIED_FILES:
-        shutil.copyfile(data_dir / name, tmp / name)
+    # Normalised copies (sorted, "key value", no byte-order mark): what ESPnet's readers expect.
+    for name, mapping in data.normalized_files().items():
+        write_kaldi_map(tmp / name, mapping)
     np.savez(tmp / "cmvn.npz", count=stats[0, 0], sum=stats[1], sum_square=stats[2])
     (tmp / "feats_dim").write_text(f"{conf.dim}\n")
+    (tmp / DONE_MARKER).write_text(json.dumps({"inputs": fingerprint}, indent=1) + "\n", encoding="utf-8")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
-    (out_dir / DONE_MARKER).write_text("")
     logger.info("%s: %d utterances, %d frames", out_dir, len(num_frames), int(stats[0, 0]))
     return out_dir

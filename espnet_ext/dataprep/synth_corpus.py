@@ -24,11 +24,11 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from espnet_ext.dataprep import text_sources
+from espnet_ext.dataprep import char_inventory, text_sources
 
 logger = logging.getLogger(__name__)
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 1  # configs without an inventory build exactly as before
 SAMPLE_RATE = 16000
 SPLITS = ("train", "dev", "test")
 #: espeak-ng voice per language; zh reads tone-numbered pinyin (its ``cmn`` voice reads the digits
@@ -37,7 +37,8 @@ DEFAULT_VOICES = {"en": "en-us", "fr": "fr-fr", "es": "es", "it": "it", "ru": "r
                   "tt": "tt", "nl": "nl", "tr": "tr", "ky": "ky", "sv": "sv"}
 _DEFAULTS = {"seed": 0, "max_chars": 40, "min_chars": 8, "speed": [130, 190], "pitch": [30, 70]}
 _TOP_KEYS = set(_DEFAULTS) | {"train_variants", "eval_variants", "languages"}
-_LANG_KEYS = {"train", "dev", "test", "voice", "max_chars", "min_chars"}
+_LANG_KEYS = {"train", "dev", "test", "voice", "max_chars", "min_chars", "inventory"}
+INVENTORY_KEYS = {"size", "max_homophones", "min_train_count"}
 
 
 def _int(value, key: str, low: int, high: Optional[int] = None) -> int:
@@ -108,11 +109,27 @@ def validate_config(config: dict) -> dict:
         if not isinstance(voice, str) or not voice or "+" in voice or " " in voice:
             raise ValueError(f"config key '{key}.voice' must be an espeak-ng voice name without variant")
         out["voice"] = voice
+        if "inventory" in spec:
+            if lang != "zh":
+                raise ValueError(f"config key '{key}.inventory': a character inventory applies to zh only")
+            out["inventory"] = validate_inventory(spec["inventory"], f"{key}.inventory")
         cfg["languages"][lang] = out
     for split in SPLITS:
         if not any(spec[split] for spec in cfg["languages"].values()):
             raise ValueError(f"config key 'languages': split '{split}' gets no utterance in any language")
     return cfg
+
+
+def validate_inventory(spec, key: str) -> Optional[dict]:
+    """``{size, max_homophones, min_train_count}`` of a Chinese inventory (char_inventory); None = off."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or set(spec) - INVENTORY_KEYS or "size" not in spec:
+        raise ValueError(f"config key '{key}' must be a mapping with 'size' and optionally 'max_homophones', "
+                         f"'min_train_count', got {spec!r}")
+    return {"size": _int(spec["size"], f"{key}.size", 1),
+            "max_homophones": _int(spec.get("max_homophones", 0), f"{key}.max_homophones", 0),
+            "min_train_count": _int(spec.get("min_train_count", 0), f"{key}.min_train_count", 0)}
 
 
 def config_digest(cfg: dict) -> str:
@@ -155,18 +172,27 @@ def plan_language(lang: str, spec: dict, cfg: dict, sentences: List[str]) -> Lis
     order = list(sentences)
     rng.shuffle(order)
     need = spec["test"] + spec["dev"] + spec["train"]
-    chosen = []
-    for sentence in order:
-        spoken = spoken_text(sentence, lang)
-        if spoken is not None:
-            chosen.append((sentence, spoken))
-            if len(chosen) == need:
-                break
+    speakable = ((s, spoken_text(s, lang)) for s in order)
+    speakable = ((s, spoken) for s, spoken in speakable if spoken is not None)
+    chosen = [pair for _, pair in zip(range(need), speakable)]
     if len(chosen) < need:
         raise ValueError(
             f"config key 'languages.{lang}': needs {need} distinct sentences (train+dev+test) but only "
             f"{len(chosen)} of {spec['min_chars']}-{spec['max_chars']} characters exist; lower the counts "
             "or raise max_chars")
+    inventory = spec.get("inventory")
+    if inventory and inventory["min_train_count"] > 0:
+        # Every character of dev/test occurs >= min_train_count times in train (char_inventory.repair_coverage);
+        # an uncovered dev/test sentence is swapped for the next unused covered one, train never changes.
+        n_eval = spec["test"] + spec["dev"]
+        counts = char_inventory.train_counts(text_sources.to_transcript(s, lang) for s, _ in chosen[n_eval:])
+        evaluation = chosen[:n_eval]
+        report = char_inventory.repair_coverage(
+            evaluation, lambda pair: text_sources.to_transcript(pair[0], lang), counts,
+            inventory["min_train_count"], speakable, f"config key 'languages.{lang}.inventory'")
+        chosen[:n_eval] = evaluation
+        logger.info("%s: %d dev/test sentences swapped for ones whose characters occur >= %d times in train",
+                    lang, report["replaced"], inventory["min_train_count"])
     vrng = random.Random(f"{cfg['seed']}:{lang}:voice")
     plan, start = [], 0
     for split in ("test", "dev", "train"):
@@ -292,6 +318,11 @@ def build_corpus(config: dict, out_dir: Path, nj: int, cache_dir: Path) -> dict:
     plan: List[dict] = []
     for lang, spec in cfg["languages"].items():
         sentences = text_sources.load_sentences(lang, cache_dir, spec["max_chars"], spec["min_chars"], nj)
+        if spec.get("inventory"):
+            inventory = set(char_inventory.frequent_characters(
+                text_sources.harvest(lang, cache_dir, nj), spec["inventory"]["size"],
+                spec["inventory"]["max_homophones"]))
+            sentences = [s for s in sentences if char_inventory.within(s, inventory)]
         plan.extend(plan_language(lang, spec, cfg, sentences))
         logger.info("%s: %d sentences available, train/dev/test = %d/%d/%d", lang, len(sentences),
                     spec["train"], spec["dev"], spec["test"])

@@ -22,14 +22,14 @@ import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
-from espnet_ext.dataprep import cs_text, synth_corpus, text_sources
+from espnet_ext.dataprep import char_inventory, cs_text, synth_corpus, text_sources
 from espnet_ext.utils.code_switching_stats import set_stats
 
 logger = logging.getLogger(__name__)
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: Chinese inventory + coverage repair (char_inventory)
 CS_SETS = ("cs_test", "cs_dev", "cs_b_train", "cs_a_train")  # drawn in this order (see plan_cs)
 MONO_SPLITS = ("test", "dev", "train")
 ALL_SETS = ("en_train", "zh_train", "cs_a_train", "cs_b_train", "cs_train",
@@ -37,7 +37,7 @@ ALL_SETS = ("en_train", "zh_train", "cs_a_train", "cs_b_train", "cs_train",
 _CS_KEYS = {"train_a", "train_b", "dev", "test", "min_chars", "max_chars", "nouns", "min_noun_count",
             "max_insertions"}
 _MONO_KEYS = {"train", "dev", "test", "min_chars", "max_chars"}
-_TOP = {"seed", "speed", "pitch", "train_variants", "eval_variants", "voices", "cs", "en", "zh"}
+_TOP = {"seed", "speed", "pitch", "train_variants", "eval_variants", "voices", "cs", "en", "zh", "zh_inventory"}
 
 
 # Config checks shared with the multilingual builder (same messages, naming the key).
@@ -78,7 +78,17 @@ def validate_config(config: dict) -> dict:
         out["min_chars"] = _int(spec.get("min_chars", 8), f"{lang}.min_chars", 1)
         out["max_chars"] = _int(spec.get("max_chars", 40), f"{lang}.max_chars", out["min_chars"])
         cfg[lang] = out
+    cfg["zh_inventory"] = synth_corpus.validate_inventory(config.get("zh_inventory"), "zh_inventory")
     return cfg
+
+
+def zh_inventory(cfg: dict, cache_dir: Path) -> Optional[Set[str]]:
+    """The frequent-character inventory of the Chinese text source (People's Daily), or None."""
+    spec = cfg["zh_inventory"]
+    if spec is None:
+        return None
+    units = text_sources.harvest("zh", cache_dir)
+    return set(char_inventory.frequent_characters(units, spec["size"], spec["max_homophones"]))
 
 
 def _voice_fields(split: str, n: int, cfg: dict, rng: random.Random) -> List[dict]:
@@ -94,9 +104,12 @@ def _utt(tag: str, idx: int, split: str, segments: List[cs_text.Segment], fields
             else text_sources.to_transcript(segments[0][1], tag), **fields}
 
 
-def plan_cs(cfg: dict, cache_dir: Path) -> List[dict]:
+def plan_cs(cfg: dict, cache_dir: Path, inventory: Optional[Set[str]] = None
+            ) -> Tuple[List[dict], Iterator[dict]]:
     """CS utterances: distinct clauses, shuffled once, taken test → dev → CS-b → CS-a (so a larger CS-a
-    never changes the evaluation or target sets)."""
+    never changes the evaluation or target sets); and the generator of the unused clauses after them
+    (``{segments, source, transcript}``, for :func:`repair_coverage`).  With an ``inventory`` only
+    sentences whose Chinese characters (after the switch) all lie in it are taken."""
     spec = cfg["cs"]
     corpus, nouns = cs_text.switchable_clauses(cache_dir, spec["min_noun_count"])
     unique: Dict[str, list] = {}
@@ -107,46 +120,87 @@ def plan_cs(cfg: dict, cache_dir: Path) -> List[dict]:
     rng = random.Random(f"{cfg['seed']}:cs:text")
     order = sorted(unique)
     rng.shuffle(order)
+
+    def candidates() -> Iterator[dict]:
+        for text in order:
+            segments = cs_text.code_switch(unique[text], nouns, rng.randint(*spec["nouns"]), rng)
+            if (segments and sum(lang == "en" for lang, _ in segments) <= spec["max_insertions"]
+                    and synth_corpus.spoken_text(text, "zh") is not None
+                    and char_inventory.within(cs_text.transcript(segments), inventory)):
+                yield {"segments": segments, "source": text, "transcript": cs_text.transcript(segments)}
+
     vrng = random.Random(f"{cfg['seed']}:cs:voice")
     sizes = {"cs_test": spec["test"], "cs_dev": spec["dev"], "cs_b_train": spec["train_b"],
              "cs_a_train": spec["train_a"]}
-    plan, it, idx = [], iter(order), 0
+    plan, it, idx = [], candidates(), 0
     for split in CS_SETS:
-        fields = _voice_fields(split, sizes[split], cfg, vrng)
-        for f in fields:
-            for text in it:
-                segments = cs_text.code_switch(unique[text], nouns, rng.randint(*spec["nouns"]), rng)
-                if (segments and sum(lang == "en" for lang, _ in segments) <= spec["max_insertions"]
-                        and synth_corpus.spoken_text(text, "zh") is not None):
-                    plan.append({**_utt("cs", idx, split, segments, f), "source": text})
-                    idx += 1
-                    break
-            else:
+        for f in _voice_fields(split, sizes[split], cfg, vrng):
+            cand = next(it, None)
+            if cand is None:
                 raise ValueError(f"config key 'cs': not enough {spec['min_chars']}-{spec['max_chars']} character "
-                                 f"clauses with a switchable noun for {sum(sizes.values())} CS utterances")
-    return plan
+                                 f"clauses with a switchable noun{' within the Chinese inventory' if inventory else ''}"
+                                 f" for {sum(sizes.values())} CS utterances")
+            plan.append({**_utt("cs", idx, split, cand["segments"], f), "source": cand["source"]})
+            idx += 1
+    return plan, it
 
 
-def plan_mono(lang: str, cfg: dict, cache_dir: Path, exclude: set) -> List[dict]:
-    """Monolingual EN or ZH utterances; ZH never reuses a clause behind a CS sentence (``exclude``)."""
+def plan_mono(lang: str, cfg: dict, cache_dir: Path, exclude: set, inventory: Optional[Set[str]] = None
+              ) -> Tuple[List[dict], Iterator[str]]:
+    """Monolingual EN or ZH utterances; ZH never reuses a clause behind a CS sentence (``exclude``) and
+    keeps to the ``inventory``.  Also returns the generator of the unused sentences after them."""
     spec = cfg[lang]
     sentences = [s for s in text_sources.load_sentences(lang, cache_dir, spec["max_chars"], spec["min_chars"])
-                 if text_sources.to_transcript(s, lang) not in exclude]
+                 if text_sources.to_transcript(s, lang) not in exclude and char_inventory.within(s, inventory)
+                 and synth_corpus.spoken_text(s, lang) is not None]
     rng = random.Random(f"{cfg['seed']}:{lang}:text")
     rng.shuffle(sentences)
     vrng = random.Random(f"{cfg['seed']}:{lang}:voice")
     plan, it, idx = [], iter(sentences), 0
     for split in MONO_SPLITS:
         for f in _voice_fields(split, spec[split], cfg, vrng):
-            for s in it:
-                if synth_corpus.spoken_text(s, lang) is not None:
-                    plan.append(_utt(lang, idx, f"{lang}_{split}", [(lang, s)], f))
-                    idx += 1
-                    break
-            else:
+            s = next(it, None)
+            if s is None:
                 raise ValueError(f"config key '{lang}': not enough {spec['min_chars']}-{spec['max_chars']} "
                                  f"character sentences for {spec['train'] + spec['dev'] + spec['test']} utterances")
-    return plan
+            plan.append(_utt(lang, idx, f"{lang}_{split}", [(lang, s)], f))
+            idx += 1
+    return plan, it
+
+
+def repair_coverage(plan: List[dict], cs_spare: Iterator[dict], zh_spare: Iterator[str], min_count: int) -> dict:
+    """Every Chinese character of CS/ZH dev and test occurs >= ``min_count`` times in the training text
+    (CS-a + CS-b + ZH train, the joint pool); uncovered evaluation sentences are swapped for the next
+    covered unused ones (char_inventory.repair_coverage).  Returns per-set swap counts and the summary."""
+    counts = char_inventory.train_counts(u["transcript"] for u in plan
+                                         if u["split"] in ("cs_a_train", "cs_b_train", "zh_train"))
+    used_cs = {u["source"] for u in plan if u["lang"] == "cs"}
+    used_zh = {u["transcript"] for u in plan if u["lang"] == "zh"}
+
+    def set_cs(old: dict, new: dict) -> dict:
+        used_cs.add(new["source"])
+        return {**old, "segments": new["segments"], "source": new["source"], "transcript": new["transcript"]}
+
+    def set_zh(old: dict, new: str) -> dict:
+        used_zh.add(text_sources.to_transcript(new, "zh"))
+        return {**old, "segments": [("zh", new)], "transcript": text_sources.to_transcript(new, "zh")}
+
+    report = {}
+    for split, spare, replace in (("cs_test", cs_spare, set_cs), ("cs_dev", cs_spare, set_cs),
+                                  ("zh_test", zh_spare, set_zh), ("zh_dev", zh_spare, set_zh)):
+        idx = [i for i, u in enumerate(plan) if u["split"] == split]
+        items = [plan[i] for i in idx]
+        if split.startswith("cs"):
+            fresh = (c for c in spare if c["source"] not in used_cs and c["source"] not in used_zh)
+        else:
+            fresh = (s for s in spare if text_sources.to_transcript(s, "zh") not in used_zh | used_cs)
+        report[split] = char_inventory.repair_coverage(
+            items, lambda u: u["transcript"] if isinstance(u, dict) else text_sources.to_transcript(u, "zh"),
+            counts, min_count, fresh, f"corpus set {split}", replace=replace)
+        for i, u in zip(idx, items):
+            plan[i] = u
+        report[split].update(char_inventory.coverage_summary([u["transcript"] for u in items], counts, min_count))
+    return report
 
 
 def synthesize_segments(utt: dict, voices: Dict[str, str], wav: Path) -> List[float]:
@@ -207,9 +261,15 @@ def build_cs_corpus(config: dict, out_dir: Path, nj: int, cache_dir: Path) -> Di
     elif out_dir.exists() and any(out_dir.iterdir()):
         raise RuntimeError(f"{out_dir} exists, is not empty and has no .done marker of this builder")
     synth_corpus.check_voices({**cfg, "languages": {lang: {"voice": v} for lang, v in cfg["voices"].items()}})
-    plan = plan_cs(cfg, cache_dir)
-    plan += plan_mono("zh", cfg, cache_dir, {u["source"] for u in plan})
-    plan += plan_mono("en", cfg, cache_dir, set())
+    inventory = zh_inventory(cfg, cache_dir)
+    plan, cs_spare = plan_cs(cfg, cache_dir, inventory)
+    zh_plan, zh_spare = plan_mono("zh", cfg, cache_dir, {u["source"] for u in plan}, inventory)
+    plan += zh_plan + plan_mono("en", cfg, cache_dir, set())[0]
+    coverage = None
+    if cfg["zh_inventory"] is not None and cfg["zh_inventory"]["min_train_count"] > 0:
+        coverage = repair_coverage(plan, cs_spare, zh_spare, cfg["zh_inventory"]["min_train_count"])
+        logger.info("Chinese coverage (>= %d training occurrences per dev/test character): %s",
+                    cfg["zh_inventory"]["min_train_count"], json.dumps(coverage, sort_keys=True))
 
     tmp = out_dir.parent / f".{out_dir.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -227,6 +287,8 @@ def build_cs_corpus(config: dict, out_dir: Path, nj: int, cache_dir: Path) -> Di
     for name, utts in sets.items():
         _write_set(tmp / name, utts)
     stats = set_statistics(sets)
+    if coverage is not None:
+        stats["zh_coverage"] = coverage
     (tmp / ".done").write_text(json.dumps({"digest": digest, "config": cfg, "stats": stats}, indent=1,
                                           sort_keys=True), encoding="utf-8")
     old = out_dir.parent / f".{out_dir.name}.old"

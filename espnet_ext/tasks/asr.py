@@ -10,10 +10,14 @@ On top of ``ASRTask`` (A2 paper, docs/adapters_and_sampling.md):
       completed confs in config.yaml, which stock ``ASRTask.build_model_from_file`` then reads.
     * ``--lang_balanced_per_language N``: balanced sampling (BS) of the training batches.
     * ``--train_adapters_only NAMES``: freeze everything but the named adapters.
+    * ``--resume true`` with a truncated ``checkpoint.pth`` (killed while ESPnet saved it) is an error
+      naming the file (espnet_ext.checkpoint_io); an unknown class name gets espnet_ext's hint
+      (espnet_ext.registry.plugin_hint).
 """
 
 import argparse
 import inspect
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 import espnet_ext  # noqa: F401  (registers the plugins before any parser is built)
@@ -113,10 +117,22 @@ class MultilingualASRTask(ASRTask):
                 args.model_conf = conf
 
     @classmethod
+    def main_worker(cls, args: argparse.Namespace):
+        if getattr(args, "resume", False) and not getattr(args, "collect_stats", False) \
+                and not getattr(args, "dry_run", False) and getattr(args, "output_dir", None):
+            from espnet_ext.checkpoint_io import check_resume_checkpoint
+
+            check_resume_checkpoint(Path(args.output_dir) / "checkpoint.pth")
+        super().main_worker(args)
+
+    @classmethod
     def build_model(cls, args: argparse.Namespace):
-        cls._complete_language_confs(args)
-        cls._complete_model_conf(args)
-        model = super().build_model(args)
+        from espnet_ext.registry import explain_unknown_class
+
+        with explain_unknown_class():
+            cls._complete_language_confs(args)
+            cls._complete_model_conf(args)
+            model = super().build_model(args)
         selection = getattr(args, "train_adapters_only", None)
         if selection:
             from espnet_ext.asr.adapters.adapter_io import train_only_adapters

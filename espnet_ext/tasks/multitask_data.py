@@ -28,6 +28,9 @@ from espnet_ext.train.meta_transfer_trainer import MetaTransferTrainer
 from espnet_ext.train.multitask_iter_factory import MultiTaskIterFactory
 
 DataTriple = Tuple[str, str, str]
+#: Added to ``--seed`` for a pooled target task's iterator, so its batch order differs from the order of the
+#: source task that shares its data (same sampler, same seed would give the same batch every iteration).
+POOL_SEED_OFFSET = 1_000_003
 
 
 def _split_name(value: str, flag: str, parts: int) -> List[str]:
@@ -60,6 +63,15 @@ def read_utt_ids(path: str) -> FrozenSet[str]:
         raise FileNotFoundError(f"data file '{path}' does not exist")
     with p.open(encoding="utf-8") as f:
         return frozenset(line.split(maxsplit=1)[0] for line in f if line.strip())
+
+
+def check_pool(target: str, target_ids: FrozenSet[str], pool: str, pool_ids: FrozenSet[str]) -> None:
+    """Raise unless the target task draws from the utterances of its pool source task (``--meta_target_pool``)."""
+    outside = sorted(target_ids - pool_ids)
+    if outside:
+        raise ValueError(f"target task '{target}' has {len(outside)} utterance ids outside its pool, source task "
+                         f"'{pool}' (e.g. '{outside[0]}'): with --meta_target_pool the target task's data must be "
+                         "(a subset of) that source task's")
 
 
 def check_disjoint(target: str, target_ids: FrozenSet[str], sources: Dict[str, FrozenSet[str]]) -> None:
@@ -127,14 +139,21 @@ class MultiTaskDataMixin:
             raise ValueError(f"--multitask_train_data names task '{unused[0]}', which is neither in --source_tasks "
                              f"nor --target_task")
         meta = args.multitask_mode == "meta"
+        pool = getattr(args, "meta_target_pool", None) if meta else None
         forbidden: FrozenSet[str] = frozenset()
         if meta:
             ids = {t: read_utt_ids(shapes[t][0] if t in shapes else data[t][0][0]) for t in tasks}
-            sources = {t: ids[t] for t in tasks if t != args.target_task}
+            sources = {t: ids[t] for t in tasks if t != args.target_task and t != pool}
             check_disjoint(args.target_task, ids[args.target_task], sources)
+            if pool is not None:
+                check_pool(args.target_task, ids[args.target_task], pool, ids[pool])
             forbidden = frozenset().union(*sources.values())
         lead = tasks[-1]  # the target task (or the last source in joint mode) sets the epoch length
-        lead_factory = super().build_iter_factory(args, distributed_option, "train", cls._kwargs(lead, data, shapes))
+        lead_args = args
+        if pool is not None:
+            lead_args = argparse.Namespace(**{**vars(args), "seed": args.seed + POOL_SEED_OFFSET})
+        lead_factory = super().build_iter_factory(lead_args, distributed_option, "train",
+                                                  cls._kwargs(lead, data, shapes))
         n_iters = args.num_iters_per_epoch
         if n_iters is None:
             sampler = getattr(lead_factory, "sampler", None)
@@ -142,6 +161,12 @@ class MultiTaskDataMixin:
                 raise ValueError(f"cannot count the batches of task '{lead}' for this iterator type; "
                                  "set --num_iters_per_epoch")
             n_iters = len(sampler)
+        if pool is not None:
+            # A target batch equal to the pool source's batch of the same iteration is skipped
+            # (MultiTaskIterFactory), so the target iterator gets twice the epoch's batches to draw from;
+            # the sources' n_iters still end the epoch.
+            kw = dict(cls._kwargs(lead, data, shapes), num_iters_per_epoch=2 * n_iters)
+            lead_factory = super().build_iter_factory(lead_args, distributed_option, "train", kw)
         factories = {}
         for t in tasks[:-1]:
             # Every task gets the same epoch length; ESPnet's SequenceIterFactory wraps a smaller task
@@ -150,4 +175,4 @@ class MultiTaskDataMixin:
             factories[t] = super().build_iter_factory(args, distributed_option, "train", kw)
         factories[lead] = lead_factory
         return MultiTaskIterFactory(factories, mode="parallel", guarded_task=args.target_task if meta else None,
-                                    forbidden_ids=forbidden)
+                                    forbidden_ids=forbidden, pool_of={args.target_task: pool} if pool else None)

@@ -45,6 +45,7 @@ class MetaTransferTrainerOptions(TrainerOptions):
     source_tasks: Sequence[str]
     target_task: Optional[str]
     valid_primary: Optional[str]
+    meta_target_pool: Optional[str]
 
 
 @dataclasses.dataclass
@@ -98,6 +99,10 @@ class MetaTransferTrainer(Trainer):
                            help="names of the source tasks D_src (e.g. en zh cs_a)")
         group.add_argument("--target_task", type=str_or_none, default=None,
                            help="name of the target task D_tgt (e.g. cs_b); joint mode trains on it as well")
+        group.add_argument("--meta_target_pool", type=str_or_none, default=None,
+                           help="a source task whose data is also the target pool: D_val is drawn each iteration "
+                                "from the whole pool, disjoint from that iteration's batch of this source task "
+                                "(Algorithm 1 line 3). Default: a fixed target split disjoint from every source")
         group.add_argument("--valid_primary", type=str_or_none, default=None,
                            help="validation set reported as valid.loss/acc (best model, early stopping); "
                                 "default: the target task's")
@@ -114,10 +119,15 @@ class MetaTransferTrainer(Trainer):
             if options.target_task in options.source_tasks:
                 raise ValueError(f"--target_task '{options.target_task}' is also in --source_tasks: "
                                  "D_src and D_tgt must be different (disjoint) tasks")
+            if options.meta_target_pool is not None and options.meta_target_pool not in options.source_tasks:
+                raise ValueError(f"--meta_target_pool '{options.meta_target_pool}' must be one of --source_tasks "
+                                 f"{list(options.source_tasks)}: it names the source task that shares the target pool")
             if not options.meta_inner_lr > 0:
                 raise ValueError(f"--meta_inner_lr must be positive, got {options.meta_inner_lr}")
         elif not cls.training_tasks(options):
             raise ValueError("--multitask_mode joint needs --source_tasks (and/or --target_task)")
+        elif options.meta_target_pool is not None:
+            raise ValueError("--meta_target_pool applies to --multitask_mode meta only")
         return options
 
     @staticmethod

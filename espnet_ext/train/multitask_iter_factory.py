@@ -9,7 +9,10 @@ ESPnet's resume relies on.  A ``sequential`` factory (validation) runs through e
 
 The target task's utterances must never appear in a source task (§3.1: "the code-switching data samples
 between D_src and D_tgt are disjoint"); the task class checks this once on the data files, and this
-iterator re-checks every target batch it yields.
+iterator re-checks every target batch it yields.  With a *pooled* target (``pool_of``: the target task
+and one source task share one CS pool, ``--meta_target_pool``) disjointness holds per iteration instead,
+as Algorithm 1 line 3 samples it: D_val is drawn from the whole pool, and a target batch that shares an
+utterance with that iteration's batch of the pool source is skipped for the next one.
 """
 
 from typing import Dict, FrozenSet, Iterator, List, Optional, Tuple
@@ -30,10 +33,16 @@ class MultiTaskIterFactory(AbsIterFactory):
             ``sequential`` yields one task's batch per item, task after task.
         guarded_task: a task whose batches are checked against ``forbidden_ids`` (the target task).
         forbidden_ids: utterance ids that must never appear in a ``guarded_task`` batch (the sources').
+        pool_of: target task -> the source task whose data it shares; the target's batch of an iteration
+            never shares an utterance with that source's batch of the same iteration (overlapping target
+            batches are skipped, at most ``max_pool_skips`` in a row).
     """
 
+    max_pool_skips = 100
+
     def __init__(self, factories: Dict[str, AbsIterFactory], mode: str = "parallel",
-                 guarded_task: Optional[str] = None, forbidden_ids: Optional[FrozenSet[str]] = None):
+                 guarded_task: Optional[str] = None, forbidden_ids: Optional[FrozenSet[str]] = None,
+                 pool_of: Optional[Dict[str, str]] = None):
         if not factories:
             raise ValueError("MultiTaskIterFactory needs at least one task")
         if mode not in MODES:
@@ -44,6 +53,12 @@ class MultiTaskIterFactory(AbsIterFactory):
         self.mode = mode
         self.guarded_task = guarded_task
         self.forbidden_ids = frozenset(forbidden_ids or ())
+        self.pool_of = dict(pool_of or {})
+        for target, source in self.pool_of.items():
+            if target not in factories or source not in factories:
+                raise ValueError(f"pool_of {target!r} -> {source!r}: both must be tasks of {list(factories)}")
+            if list(factories).index(source) > list(factories).index(target):
+                raise ValueError(f"pool_of: source task '{source}' must come before its target '{target}'")
 
     @property
     def task_names(self) -> List[str]:
@@ -68,13 +83,27 @@ class MultiTaskIterFactory(AbsIterFactory):
             item = MultiTaskBatch()
             for name, it in its.items():
                 try:
-                    utt_ids, batch = next(it)
+                    utt_ids, batch = self._next_disjoint(name, it, item)
                 except StopIteration:
                     return
                 self._check(name, list(utt_ids))
                 item[name] = (list(utt_ids), batch)
             # The leading ids are the last task's (the target task when the task class orders them so).
             yield item[name][0], item
+
+    def _next_disjoint(self, name: str, it, item: MultiTaskBatch):
+        """The next batch of task ``name``; for a pooled target, the next one disjoint from its source's."""
+        utt_ids, batch = next(it)
+        source = self.pool_of.get(name)
+        if source is None:
+            return utt_ids, batch
+        taken = set(item[source][0])
+        for _ in range(self.max_pool_skips):
+            if not taken.intersection(utt_ids):
+                return utt_ids, batch
+            utt_ids, batch = next(it)
+        raise RuntimeError(f"target task '{name}': {self.max_pool_skips} batches in a row overlapped source task "
+                           f"'{source}''s batch; the pool is too small for its batch size")
 
     def _sequential(self, iters) -> Iterator[Tuple[List[str], MultiTaskBatch]]:
         for name, it in iters.items():

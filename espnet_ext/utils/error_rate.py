@@ -9,7 +9,7 @@ pooled CER over all characters is given beside it.
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 # Languages written without spaces between words: WER is meaningless there.
 NO_WORD_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "cmn", "yue"})
@@ -47,6 +47,16 @@ class ErrorCount:
     @property
     def rate(self) -> float:
         return 100.0 * self.errors / max(self.ref_len, 1)
+
+
+def set_error_rate(refs: Dict[str, str], hyps: Dict[str, str], units: Callable[[str], List[str]]) -> ErrorCount:
+    """Edit distance over ``units`` of each utterance of ``refs``, summed over the set; a missing hypothesis
+    counts as empty (all deletions). CER, MER and the pinyin error rate differ only in ``units``."""
+    count = ErrorCount()
+    for utt in sorted(refs):
+        r, h = units(refs[utt]), units(hyps.get(utt, ""))
+        count.add(edit_distance(r, h), len(r))
+    return count
 
 
 @dataclass

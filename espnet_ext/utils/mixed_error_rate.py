@@ -8,7 +8,7 @@ This is the usual SEAME metric; the meta-transfer paper (Winata et al., ACL 2020
 import re
 from typing import Dict, List
 
-from espnet_ext.utils.error_rate import ErrorCount, edit_distance
+from espnet_ext.utils.error_rate import ErrorCount, set_error_rate
 
 _UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
@@ -20,8 +20,4 @@ def mixed_units(text: str) -> List[str]:
 
 def mixed_error_rate(refs: Dict[str, str], hyps: Dict[str, str]) -> ErrorCount:
     """MER over a set; a missing hypothesis counts as empty (all deletions)."""
-    count = ErrorCount()
-    for utt in sorted(refs):
-        r, h = mixed_units(refs[utt]), mixed_units(hyps.get(utt, ""))
-        count.add(edit_distance(r, h), len(r))
-    return count
+    return set_error_rate(refs, hyps, mixed_units)

@@ -11,6 +11,7 @@ end of each epoch, so a run with ``--num_iters_per_epoch N`` gives a point every
 Usage: python -m espnet_ext.utils.plot_validation_curves --out fig2.png --sets cs en zh \\
            only_cs=exp/asr_only_cs joint=exp/asr_joint meta=exp/asr_meta
        python -m espnet_ext.utils.plot_validation_curves --out dev.png --stats cer_ctc acc smt=exp/asr_smt a2=exp/asr_a2
+       (``--table sweep.md [--at 400]`` also writes each run's values at iteration 400 / its last epoch)
 """
 
 import argparse
@@ -78,6 +79,36 @@ def plot(runs: Dict[str, Dict[str, Curve]], panels: Dict[str, Tuple[str, str]], 
     plt.close(fig)
 
 
+def table(runs: Dict[str, Dict[str, Curve]], keys: List[str], at: Optional[int] = None) -> Dict[str, Dict[str, float]]:
+    """{run: {key: value}}: each curve's value at iteration ``at`` (default: its last point)."""
+    out: Dict[str, Dict[str, float]] = {}
+    for mode, curves in runs.items():
+        row = {}
+        for key in keys:
+            pts = dict(curves.get(key, []))
+            if not pts:
+                continue
+            x = max(pts) if at is None else at
+            if x not in pts:
+                raise ValueError(f"run '{mode}' has no '{key}' at iteration {at} (it has {sorted(pts)})")
+            row[key] = pts[x]
+        out[mode] = row
+    return out
+
+
+def write_table(values: Dict[str, Dict[str, float]], keys: List[str], at: Optional[int], out_md: Path) -> None:
+    """``values`` as a markdown table (``out_md``) and JSON beside it (``.json``)."""
+    import json
+
+    head = f"at iteration {at}" if at is not None else "at the last epoch"
+    rows = [f"| run ({head}) | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    for mode, row in values.items():
+        rows.append(f"| {mode} | " + " | ".join(f"{row[k]:.4g}" if k in row else "–" for k in keys) + " |")
+    Path(out_md).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_md).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    Path(out_md).with_suffix(".json").write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Validation curves per iteration of several training runs")
     parser.add_argument("runs", nargs="+", help="MODE=EXP_DIR")
@@ -87,6 +118,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     group.add_argument("--stats", nargs="+", default=None,
                        help="validation stats to plot instead, by ESPnet's names (loss, acc, cer_ctc, ...)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--table", type=Path, default=None,
+                        help="also write each run's values at --at (default: its last epoch) as OUT.md + OUT.json")
+    parser.add_argument("--at", type=int, default=None, help="iteration of the --table values")
     args = parser.parse_args(argv)
     runs = {}
     for spec in args.runs:
@@ -105,6 +139,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     else:
         panels = {s: (f"validation loss: {s.upper()}", "loss") for s in args.sets}
     plot(runs, panels, args.out)
+    if args.table is not None:
+        write_table(table(runs, list(panels), args.at), list(panels), args.at, args.table)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import yaml
 
 from espnet_ext.bin import asr_inference, compute_token_priors, tau_sweep
 from espnet_ext.dataprep.datadir import read_kaldi_map
+from tests.conftest import write_map
 
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<space>", "<sos/eos>"]
 TEXTS = {"u1": "ab c", "u2": "a", "u3": "aab", "u4": "cab", "u5": "b", "u6": "ca"}
@@ -25,11 +26,6 @@ CONF = {
     "decoder": "transformer", "decoder_conf": {"attention_heads": 2, "linear_units": 16, "num_blocks": 1},
 }
 DECODE = ["--beam_size", "2", "--ctc_weight", "0.5", "--maxlenratio", "-3", "--ngpu", "0"]
-
-
-def write_map(path: Path, mapping) -> Path:
-    path.write_text("".join(f"{k} {v}\n" for k, v in sorted(mapping.items())), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")

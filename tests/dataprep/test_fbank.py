@@ -103,3 +103,115 @@ def test_bad_config_values():
         FbankConfig(feature_type="mfcc")
     with pytest.raises(ValueError, match="num_mel_bins must be positive"):
         FbankConfig(num_mel_bins=0)
+
+
+# ---- issue 17: stage 2 redoes a dir whose inputs changed; copies are normalised; workers die with the parent ----
+
+def test_stage2_redoes_when_its_inputs_changed(data_dir, tmp_path, caplog):
+    out = extract_data_dir(data_dir, tmp_path / "dump", FbankConfig(), nj=1)
+    text = data_dir / "text"
+    text.write_text(text.read_text(encoding="utf-8").replace("bonjour", "bonsoir"), encoding="utf-8")
+    with caplog.at_level(logging.INFO):
+        extract_data_dir(data_dir, out, FbankConfig(), nj=1)
+    assert f"{out} is out of date: text changed since it was made; redoing it" in caplog.text
+    assert read_kaldi_map(out / "text")["spkA-fr-0002"] == "bonsoir"
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        extract_data_dir(data_dir, out, FbankConfig(num_mel_bins=40), nj=1)  # another option: redone too
+    assert "options changed since it was made" in caplog.text
+    assert (out / "feats_dim").read_text().strip() == "40"
+
+
+def test_stage2_redoes_a_dir_from_before_fingerprints(data_dir, tmp_path, caplog):
+    """The issue's case: an old dump (empty marker) holds an unsorted copy; after the user sorted the data,
+    stage 2 must not keep it."""
+    out = extract_data_dir(data_dir, tmp_path / "dump", FbankConfig(), nj=1)
+    (out / DONE_MARKER).write_text("")  # the marker older versions wrote
+    lines = (out / "text").read_text(encoding="utf-8").splitlines()
+    (out / "text").write_text("".join(line + "\n" for line in reversed(lines)), encoding="utf-8")  # stale, unsorted
+    with caplog.at_level(logging.INFO):
+        extract_data_dir(data_dir, out, FbankConfig(), nj=1)
+    assert "records no input fingerprint (made by an older espnet_ext); redoing it" in caplog.text
+    assert (out / "text").read_text(encoding="utf-8") == (data_dir / "text").read_text(encoding="utf-8")
+
+
+def test_stage2_copies_are_normalised_without_bom_or_tabs(data_dir, tmp_path):
+    text = data_dir / "text"
+    lines = text.read_text(encoding="utf-8").splitlines()
+    text.write_bytes(b"\xef\xbb\xbf" + "".join(line.replace(" ", "\t", 1) + "\n" for line in lines).encode())
+    out = extract_data_dir(data_dir, tmp_path / "dump", FbankConfig(), nj=1)
+    assert (out / "text").read_text(encoding="utf-8") == "".join(line + "\n" for line in lines)
+
+
+def _children(pid: int):
+    """Pids of the live processes whose parent is ``pid`` (Linux /proc)."""
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_compute_fbank_workers_die_with_a_killed_parent(tmp_path):
+    """kill -9 of compute_fbank --nj 2 leaves no worker behind. Each job's shard holds an utterance whose
+    audio is a FIFO nobody writes: without the fix a worker blocks there forever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d = make_data_dir(tmp_path / "d", {f"s1-en-{i}": dict(spk="s1", lang="en", text="a", seconds=0.3, freq=300)
+                                       for i in range(1, 5)})
+    wav = d / "wav.scp"
+    lines = wav.read_text().splitlines()
+    for i in (2, 3):  # utterances 3 and 4: one per job (shards are utts[j::2])
+        fifo = tmp_path / f"fifo{i}.wav"
+        os.mkfifo(fifo)
+        lines[i] = lines[i].split()[0] + f" {fifo}"
+    wav.write_text("".join(line + "\n" for line in lines))
+    out = tmp_path / "dump"
+    parent = subprocess.Popen([sys.executable, "-m", "espnet_ext.bin.compute_fbank", "--data_dir", str(d),
+                               "--out_dir", str(out), "--nj", "2"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.time() + 120
+        tmp = tmp_path / "dump.tmp"
+        while time.time() < deadline:  # both jobs inside their shard (each has opened its ark)
+            if (tmp / "feats.1.ark").exists() and (tmp / "feats.2.ark").exists():
+                break
+            assert parent.poll() is None, "compute_fbank ended early"
+            time.sleep(0.2)
+        else:
+            pytest.fail("the jobs never started")
+        workers = [p for p in _children(parent.pid)
+                   if b"spawn_main" in open(f"/proc/{p}/cmdline", "rb").read()]
+        assert len(workers) == 2
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        assert [p for p in workers if _alive(p)] == []
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for p in workers:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -96,3 +96,54 @@ def test_missing_required_option_is_a_clear_error():
     proc = subprocess.run([str(REPO / "egs" / "TEMPLATE" / "asr1" / "asr.sh"), "--bogus", "1"],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "unknown option --bogus" in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stage", "5", "--stop_stage", "3"],
+     "--stage 5 --stop_stage 3 selects no stage (--stop_stage must be >= --stage)"),
+    (["--stage", "abc"], "--stage must be a stage number (1-7), got 'abc'"),
+    (["--stop_stage", "x7"], "--stop_stage must be a stage number, got 'x7'"),
+    (["--stage", "9"], "--stage 9: there is no such stage (the stages are 1-7; see --help)"),
+    (["--stage", "0"], "--stage 0: there is no such stage (the stages are 1-7; see --help)"),
+])
+def test_stage_range_and_value_errors(tmp_path, args, message):
+    """Issue 17: each of these exited 0 having run nothing."""
+    proc = subprocess.run([str(REPO / "egs" / "TEMPLATE" / "asr1" / "asr.sh"), "--train_set", "train",
+                           "--valid_set", "dev", "--expdir", str(tmp_path / "exp"), *args],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 1 and f"ERROR: {message}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "exp").exists()
+
+
+def test_stage2_rejects_unsorted_data_then_redoes_once_sorted(tmp_path):
+    """Issue 17: unsorted data passed validation and stage 2 copied it; after the user sorted it, stage 2
+    skipped and kept the stale copy. Now stage 2 names the unsorted line, and redoes once the data changed."""
+    from tests.conftest import make_data_dir
+
+    data = tmp_path / "data"
+    for s in ("train", "dev"):
+        make_data_dir(data / s)
+    (data / "lang_list.txt").write_text("en\nfr\nzh\n")
+    cmd = [str(REPO / "egs" / "TEMPLATE" / "asr1" / "asr.sh"), "--stage", "2", "--stop_stage", "2", "--nj", "1",
+           "--train_set", "train", "--valid_set", "dev", "--datadir", str(data), "--dumpdir", str(tmp_path / "dump"),
+           "--expdir", str(tmp_path / "exp"), "--feats_conf", str(REPO / "conf" / "fbank_40.yaml")]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+    def run():
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    assert run().returncode == 0
+    text = data / "train" / "text"
+    lines = text.read_text(encoding="utf-8").replace("bonjour", "bonsoir").splitlines()
+    text.write_text("".join(line + "\n" for line in reversed(lines)), encoding="utf-8")
+    proc = run()
+    assert proc.returncode == 1
+    assert f"{text}:2: not sorted: key 'spkB-en-0003' comes after 'spkB-zh-0004' (line 1)" in proc.stderr
+    text.write_text("".join(line + "\n" for line in lines), encoding="utf-8")  # the user sorts it
+    proc = run()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{tmp_path / 'dump' / 'fbank' / 'train'} is out of date: text changed since it was made; redoing it" \
+        in proc.stderr
+    assert f"{tmp_path / 'dump' / 'fbank' / 'dev'} is complete; skipping" in proc.stderr
+    dumped = tmp_path / "dump" / "fbank" / "train" / "text"
+    assert dumped.read_text(encoding="utf-8") == text.read_text(encoding="utf-8")

@@ -90,3 +90,55 @@ def test_bad_option_values_stop_before_any_stage(tmp_path, opt, value, message):
                           cwd=RECIPE, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and message in proc.stderr
     assert not (tmp_path / "exp").exists()
+
+
+def _fake_stage4_stats(recipe: Path, frames_per_char: int) -> None:
+    """Stage-4 outputs without running collect_stats: speech shapes of ``frames_per_char`` × the characters
+    of each transcript (+ 20 frames), a dumped ``text``, and the ``.done`` markers that make stage 4 skip
+    straight to its diagnostics."""
+    for name in ("en_train", "zh_train", "cs_train", "cs_a_train", "cs_b_train"):
+        text = read_kaldi_map(recipe / "data" / name / "text")
+        stats = recipe / "exp" / "stats" / name
+        (stats / "train").mkdir(parents=True, exist_ok=True)
+        (stats / "train" / "speech_shape").write_text(
+            "".join(f"{u} {frames_per_char * len(t) + 20},40\n" for u, t in sorted(text.items())))
+        (stats / ".done").touch()
+        dump = recipe / "dump" / "fbank" / name
+        dump.mkdir(parents=True, exist_ok=True)
+        shutil.copy(recipe / "data" / name / "text", dump / "text")
+
+
+def _stage4(recipe: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    return subprocess.run([str(RECIPE / "run.sh"), "--corpus", "cs_micro", "--datadir", str(recipe / "data"),
+                           "--dumpdir", str(recipe / "dump"), "--expdir", str(recipe / "exp"), "--stage", "4",
+                           "--stop_stage", "4", *extra], cwd=RECIPE, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_stage4_diagnostics_stop_an_infeasible_front_end(recipe, tmp_path):
+    """5 frames per character: conv2d (4x) leaves ~1.25 frames per token (CTC can align), conv2d8 ~0.6 (it
+    cannot). The CPU conf passes and writes both reports; a conv2d8 conf stops the recipe naming the set."""
+    import json
+
+    import yaml
+
+    _fake_stage4_stats(recipe, frames_per_char=5)
+    ok = _stage4(recipe)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    report = json.loads((recipe / "exp" / "stats" / "ctc_feasibility.json").read_text())
+    assert report["input_layer"] == "conv2d" and report["sets"]["en_train"]["infeasible"] == 0
+    coverage = json.loads((recipe / "exp" / "stats" / "token_coverage.json").read_text())
+    assert coverage and (recipe / "exp" / "stats" / "token_coverage.png").is_file()
+
+    conf = yaml.safe_load((REPO / "conf" / "mtl" / "train_meta_cs_conv2d_ctc_cpu.yaml").read_text())
+    conf["encoder_conf"]["input_layer"] = "conv2d8"
+    bad = tmp_path / "train_conv2d8.yaml"
+    bad.write_text(yaml.safe_dump(conf))
+    stopped = _stage4(recipe, "--train_config", str(bad))
+    assert stopped.returncode != 0
+    assert "ERROR: en_train: 100.0 % of utterances" in stopped.stderr
+    assert "too long for CTC with input_layer conv2d8" in stopped.stderr
+    assert "front end of" in stopped.stderr and "--ctc_feasibility_threshold 1" in stopped.stderr
+    # The user's override trains anyway.
+    assert _stage4(recipe, "--train_config", str(bad), "--ctc_feasibility_threshold", "1").returncode == 0

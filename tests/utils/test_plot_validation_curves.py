@@ -50,3 +50,22 @@ def test_tensorboard_record_when_no_checkpoint(tmp_path):
         main([f"smt={smt}", "--stats", "wer", "--out", str(tmp_path / "x.png")])
     with pytest.raises(FileNotFoundError, match="is '.*nothing' an ESPnet training dir"):
         read_valid_stats(tmp_path / "nothing", ["acc"])
+
+
+def test_table_of_values_at_an_iteration(tmp_path):
+    import json
+
+    import pytest
+
+    meta = _fake_exp(tmp_path / "meta", [3.0, 2.0, 2.5])
+    joint = _fake_exp(tmp_path / "joint", [3.5, 2.5])
+    out = tmp_path / "fig.png"
+    main([f"meta={meta}", f"joint={joint}", "--out", str(out), "--stats", "cs_loss", "--table",
+          str(tmp_path / "sweep.md"), "--at", "20"])
+    assert json.loads((tmp_path / "sweep.json").read_text()) == {"meta": {"cs_loss": 2.0}, "joint": {"cs_loss": 2.5}}
+    assert "| meta | 2 |" in (tmp_path / "sweep.md").read_text()
+    main([f"meta={meta}", "--out", str(out), "--stats", "cs_loss", "--table", str(tmp_path / "last.md")])
+    assert json.loads((tmp_path / "last.json").read_text()) == {"meta": {"cs_loss": 2.5}}  # last epoch
+    with pytest.raises(ValueError, match="run 'joint' has no 'cs_loss' at iteration 30"):
+        main([f"joint={joint}", "--out", str(out), "--stats", "cs_loss", "--table", str(tmp_path / "x.md"),
+              "--at", "30"])

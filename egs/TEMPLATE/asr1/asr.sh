@@ -67,6 +67,16 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# Stage range: a typo must not exit 0 having run nothing. --stop_stage may exceed the last stage (default 100).
+last_stage=7
+[[ "${stage}" =~ ^[0-9]+$ ]] || die "--stage must be a stage number (1-${last_stage}), got '${stage}'"
+[[ "${stop_stage}" =~ ^[0-9]+$ ]] || die "--stop_stage must be a stage number, got '${stop_stage}'"
+stage=$((10#${stage})); stop_stage=$((10#${stop_stage}))
+[ "${stage}" -ge 1 ] && [ "${stage}" -le "${last_stage}" ] \
+    || die "--stage ${stage}: there is no such stage (the stages are 1-${last_stage}; see --help)"
+[ "${stop_stage}" -ge "${stage}" ] \
+    || die "--stage ${stage} --stop_stage ${stop_stage} selects no stage (--stop_stage must be >= --stage)"
+
 need() { for v in "$@"; do [ -n "${!v}" ] || die "--${v} is required for stages ${stage}-${stop_stage}"; done; }
 # run_stage N: whether stage N is selected; also closes the timing of the previous stage and opens N's.
 # Durations are appended to ${expdir}/stage_times.tsv (stage, seconds, finished-at).

@@ -27,8 +27,11 @@ for v in seame hkust_audio hkust_trans cv_root; do
 done
 size_opts=()
 if [ "${paper_size}" = true ]; then
+    # The paper's model (VGG front end, no CTC, spectrogram input, attention-only decoding, dev-loss selection).
     size_opts=(--train_config "${root}/conf/mtl/train_meta_cs_transformer.yaml"
-               --finetune_config "${root}/conf/tuning/finetune_mtl_cs_transformer.yaml")
+               --finetune_config "${root}/conf/tuning/finetune_mtl_cs_transformer.yaml" --feats spectrogram
+               --inference_config "${root}/conf/decode_mtl_cs.yaml" --lm_inference_config "${root}/conf/decode_mtl_cs_lm.yaml"
+               --inference_model valid.loss.ave.pth)
 fi
 exec "${root}/egs/synth_cs/asr1/run.sh" --recipe_dir "${here}" --corpus seame_hkust_cv --nj "${nj}" \
     --local_data_opts "--seame ${seame} --hkust_audio ${hkust_audio} --hkust_trans ${hkust_trans} --cv_root ${cv_root}" \

