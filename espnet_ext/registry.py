@@ -45,6 +45,7 @@ PLUGINS: Tuple[Tuple[str, str, str], ...] = (
     ("asr.model", "logit_adjusted", "espnet_ext.asr.logit_adjusted_model:LogitAdjustedASRModel"),
     ("asr.encoder", "vgg_transformer", "espnet_ext.asr.encoder.vgg_transformer_encoder:VGGTransformerEncoder"),
     ("asr.decoder", "pretrained_lm", "espnet_ext.asr.decoder.pretrained_lm_decoder:PretrainedLMDecoder"),
+    ("asr.frontend", "stage2_fbank", "espnet_ext.asr.frontend.stage2_fbank_frontend:Stage2FbankFrontend"),
 )
 
 

@@ -88,19 +88,27 @@ def load_audio(path: str, utt: str, sample_rate: int) -> Tuple[np.ndarray, int]:
     return wave * 32768.0, rate
 
 
-def compute_features(wave: np.ndarray, conf: FbankConfig) -> np.ndarray:
-    """(num_samples,) int16-scaled waveform -> (num_frames, conf.dim) float32 features."""
-    import torch
+def kaldi_features(wave, conf: FbankConfig):
+    """(1, num_samples) int16-scaled float32 torch waveform -> (num_frames, conf.dim) torch features.
+
+    The one place the stage-2 features are computed: the dump writer (:func:`compute_features`) and the
+    raw-audio frontend (espnet_ext.asr.frontend.stage2_fbank_frontend) both call it, so a model fed a wav
+    sees exactly the features it was trained on."""
     import torchaudio.compliance.kaldi as kaldi
 
-    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).unsqueeze(0)
     common = dict(sample_frequency=conf.sample_rate, frame_length=conf.frame_length_ms,
                   frame_shift=conf.frame_shift_ms, dither=conf.dither, energy_floor=0.0)
     if conf.feature_type == "fbank":
-        feats = kaldi.fbank(x, num_mel_bins=conf.num_mel_bins, **common)
-    else:
-        feats = kaldi.spectrogram(x, **common)
-    return feats.numpy().astype(np.float32)
+        return kaldi.fbank(wave, num_mel_bins=conf.num_mel_bins, **common)
+    return kaldi.spectrogram(wave, **common)
+
+
+def compute_features(wave: np.ndarray, conf: FbankConfig) -> np.ndarray:
+    """(num_samples,) int16-scaled waveform -> (num_frames, conf.dim) float32 features."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).unsqueeze(0)
+    return kaldi_features(x, conf).numpy().astype(np.float32)
 
 
 def _extract_shard(args: Tuple[int, List[Tuple[str, str]], str, dict]) -> Tuple[int, Dict[str, int], np.ndarray]:
@@ -251,3 +259,15 @@ def extract_data_dir(data_dir: Path, out_dir: Path, conf: FbankConfig, nj: int =
     tmp.rename(out_dir)
     logger.info("%s: %d utterances, %d frames", out_dir, len(num_frames), int(stats[0, 0]))
     return out_dir
+
+
+def read_fbank_conf(path) -> FbankConfig:
+    """The FbankConfig of a stage-2 conf YAML (conf/fbank.yaml); an unknown key is an error naming the file."""
+    import yaml
+
+    conf_dict = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    unknown = set(conf_dict) - set(FbankConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{path}: unknown feature option(s) {sorted(unknown)}; "
+                         f"known: {sorted(FbankConfig.__dataclass_fields__)}")
+    return FbankConfig(**conf_dict)
