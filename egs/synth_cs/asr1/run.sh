@@ -4,7 +4,7 @@
 #
 # Usage: ./run.sh [--corpus cs_demo|cs_micro] [--stage N] [--stop_stage N] [--modes "only_cs joint_en_zh_cs meta_en_zh_cs"]
 #                 [--finetune_modes "joint_en_zh_cs meta_en_zh_cs"] [--feats spectrogram|fbank|fbank40] [--nj 2] [--seed N]
-#   e.g. ./run.sh --corpus cs_demo                      # everything, paper-shaped model (CPU model: RESULTS.md)
+#   e.g. ./run.sh --corpus cs_demo --seed 1             # everything, with the CPU model (RESULTS.md; the paper-shaped model: see train_config below)
 #        ./run.sh --corpus cs_micro --stop_stage 3      # data, features, vocabulary only (the test does this)
 #   Stages:
 #     1  corpus: espnet_ext.bin.synth_cs_corpus (conf/corpus/<corpus>.yaml) + data-dir validation (asr.sh stage 1)
@@ -22,6 +22,8 @@
 #    11  decoding of cs_test with the LM (eq. 5): N-best rescoring, shallow fusion, plain; CER/MER + time ratio
 #   --seed N trains with ESPnet's --seed N into asr_<mode>_seedN (stages 5-8), for mean +- std over seeds
 #   (espnet_ext.bin.seed_summary); --test_sets "cs_test" limits stages 7-8 to CS. Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
+#   meta_* modes draw D_val each iteration from the whole CS pool (Algorithm 1); meta_en_zh_cs_fixed is the ablation
+#   with a fixed CS-b target split. Defaults: the CPU model that learns on cs_demo (RESULTS.md).
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -61,7 +63,7 @@ lm_asr_exp=              # ASR experiment decoded with the LM in stage 11 (defau
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         --*) name=${1#--}; [ $# -ge 2 ] || die "option --${name} needs a value"
              case " recipe_dir local_data_opts stage stop_stage seed corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config lm_inference_config inference_model train_args inference_args ctc_feasibility_threshold test_sets cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
                  *" ${name} "*) printf -v "${name}" '%s' "$2"; shift 2 ;;
