@@ -9,7 +9,7 @@ Per mode: CER on CS/EN/ZH (characters, spaces not counted: zh has none, and CS s
 is a convention), MER on CS (Chinese characters + English words, :mod:`espnet_ext.utils.mixed_error_rate`),
 ΔCS = CER(Only-CS) − CER(mode) in points (Table 3's ∆ is this absolute difference: 34.51 − 30.30 = 4.21),
 and forgetting = CER after fine-tuning − CER before, on EN and ZH.  The paper's numbers (SEAME/CommonVoice/
-HKUST, transcribed from Tables 2 and 3 of ../shared/papers/000_c394658b7f056dec.txt) stand beside ours.
+HKUST, transcribed from Tables 2 and 3 of the paper, arXiv:2004.14228) stand beside ours.
 
 After those, diagnostics the paper does not have: the toned-pinyin error rate on ZH and CS
 (:mod:`espnet_ext.utils.pinyin_error_rate`; our Mandarin speech is espeak-ng reading pinyin, so CER well above
