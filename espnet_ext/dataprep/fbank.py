@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from espnet_ext.dataprep.datadir import DataDirError, validate_data_dir, write_kaldi_map
+from espnet_ext.utils.stage_marker import stale_reason, write_marker
 
 logger = logging.getLogger(__name__)
 
@@ -155,18 +156,6 @@ def input_fingerprint(data_dir: Path, conf: FbankConfig) -> Dict[str, str]:
     return fingerprint
 
 
-def _stale_reason(marker: Path, fingerprint: Dict[str, str]) -> Optional[str]:
-    """Why the dir of ``marker`` must be redone, or None when it was made from exactly these inputs."""
-    try:
-        recorded = json.loads(marker.read_text(encoding="utf-8"))["inputs"]
-    except (ValueError, KeyError, TypeError):
-        return "its completion marker records no input fingerprint (made by an older espnet_ext)"
-    changed = [name for name, digest in fingerprint.items() if recorded.get(name) != digest]
-    if changed:
-        return f"{', '.join(changed)} changed since it was made"
-    return None
-
-
 def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(1.0)
@@ -203,7 +192,7 @@ def extract_data_dir(data_dir: Path, out_dir: Path, conf: FbankConfig, nj: int =
         raise ValueError(f"nj must be >= 1, got {nj}")
     fingerprint = input_fingerprint(data_dir, conf)
     if (out_dir / DONE_MARKER).is_file():
-        reason = _stale_reason(out_dir / DONE_MARKER, fingerprint)
+        reason = stale_reason(out_dir / DONE_MARKER, fingerprint)
         if reason is None:
             logger.info("%s is complete; skipping (delete %s to redo)", out_dir, out_dir / DONE_MARKER)
             return out_dir
@@ -253,7 +242,7 @@ def extract_data_dir(data_dir: Path, out_dir: Path, conf: FbankConfig, nj: int =
         write_kaldi_map(tmp / name, mapping)
     np.savez(tmp / "cmvn.npz", count=stats[0, 0], sum=stats[1], sum_square=stats[2])
     (tmp / "feats_dim").write_text(f"{conf.dim}\n")
-    (tmp / DONE_MARKER).write_text(json.dumps({"inputs": fingerprint}, indent=1) + "\n", encoding="utf-8")
+    write_marker(tmp / DONE_MARKER, fingerprint)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)

@@ -22,6 +22,21 @@ TINY_MODEL = [
     "--encoder_conf", "num_blocks=1", "--decoder_conf", "linear_units=32", "--decoder_conf", "num_blocks=1",
 ]
 DECODE = ["--beam_size", "2", "--maxlenratio", "0.3"]
+ENV = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+
+def run_recipe(work, *args, timeout=1200):
+    """The recipe on the micro corpus in ``work``, with the tiny model and decoding options."""
+    cmd = [str(RECIPE / "run.sh"), "--corpus", "micro", "--nj", "2",
+           "--datadir", str(work / "data"), "--dumpdir", str(work / "dump"), "--expdir", str(work / "exp"),
+           "--asr_args", " ".join(TINY_MODEL), "--inference_args", " ".join(DECODE), *args]
+    return subprocess.run(cmd, cwd=RECIPE, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def experiment(work, nbpe=300):
+    """The experiment dir: named from the config, the token type and size, and --asr_args (as egs2 does)."""
+    (exp,) = (work / "exp").glob(f"asr_train_smt_transformer_cpu_bpe_unigram{nbpe}_max_epoch1_*")
+    return exp
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +44,7 @@ def recipe_run(tmp_path_factory):
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
         pytest.fail("espeak-ng and sox are required (bash tools/setup.sh installs them)")
     work = tmp_path_factory.mktemp("recipe")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    cmd = [str(RECIPE / "run.sh"), "--corpus", "micro", "--nj", "2",
-           "--datadir", str(work / "data"), "--dumpdir", str(work / "dump"), "--expdir", str(work / "exp"),
-           "--asr_args", " ".join(TINY_MODEL), "--inference_args", " ".join(DECODE)]
-    proc = subprocess.run(cmd, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=1200)
+    proc = run_recipe(work)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work, proc
 
@@ -52,7 +63,7 @@ def test_stage_outputs_parse(recipe_run):
     assert tokens[0] == "<blank>"
     stats = next((work / "exp").glob("asr_stats_*"))
     assert set(read_kaldi_map(stats / "train" / "speech_shape")) == set(feats)
-    exp = work / "exp" / "asr_train_smt_transformer_cpu"
+    exp = experiment(work)
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["model"] == "multilingual" and config["model_conf"]["languages"] == ["en", "es", "ru"]
     assert (exp / "valid.acc.ave.pth").exists()
@@ -67,12 +78,37 @@ def test_stage_outputs_parse(recipe_run):
 
 def test_rerun_skips_finished_stages(recipe_run):
     work, _ = recipe_run
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    cmd = [str(RECIPE / "run.sh"), "--corpus", "micro", "--stage", "2", "--stop_stage", "6",
-           "--datadir", str(work / "data"), "--dumpdir", str(work / "dump"), "--expdir", str(work / "exp")]
-    proc = subprocess.run(cmd, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_recipe(work, "--stage", "2", "--stop_stage", "6", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stderr.count("is complete; skipping") >= 6  # 3 feature dirs, tokens, stats, training, decoding
+    assert proc.stderr.count("is complete; skipping") == 7  # 3 feature dirs, tokens, stats, training, decoding
+
+
+def test_changed_options_redo_every_stage_they_reach(recipe_run, tmp_path):
+    """Issue 17's worst case: after --nbpe 50 --stage 3 on a finished nbpe-300 run, stage 5 said "complete;
+    skipping" and stage 7 scored the old model. Now the experiment dir carries the token size, every stage
+    from 3 on redoes its work, and a config whose content changed under the same name is retrained."""
+    work, _ = recipe_run
+    old = experiment(work, 300)
+    old_done = (old / ".done").read_text()
+    proc = run_recipe(work, "--stage", "3", "--nbpe", "50")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "is complete; skipping" not in proc.stderr
+    new = experiment(work, 50)
+    assert yaml.safe_load((new / "config.yaml").read_text())["token_list"].endswith("bpe_unigram50/tokens.txt")
+    scored = json.loads((next(new.glob("decode_*")) / "test" / "results.json").read_text())
+    assert set(scored["languages"]) == {"en", "es", "ru"}
+    assert f"Stage 7: scoring {next(new.glob('decode_*')) / 'test'}" in proc.stderr
+    assert (old / ".done").read_text() == old_done  # the nbpe-300 experiment is left as it was
+
+    # the same config name, other content: stage 5 retrains (not resumes), stage 6 decodes the new model
+    config = tmp_path / "train_smt_transformer_cpu.yaml"
+    config.write_text((REPO / "conf" / "tuning" / "train_smt_transformer_cpu.yaml").read_text() + "seed: 7\n")
+    proc = run_recipe(work, "--stage", "4", "--stop_stage", "6", "--nbpe", "50", "--asr_config", str(config))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert f"{work / 'exp' / 'asr_stats_bpe_unigram50'} is complete; skipping" in proc.stderr
+    assert f"{new} is out of date: config changed since it was made; redoing it" in proc.stderr
+    assert "model changed; train_config changed since it was made; redoing it" in proc.stderr
+    assert yaml.safe_load((new / "config.yaml").read_text())["seed"] == 7
 
 
 def test_espnet_speech2text_gives_the_same_hypotheses(recipe_run):
@@ -80,7 +116,7 @@ def test_espnet_speech2text_gives_the_same_hypotheses(recipe_run):
     from espnet2.bin.asr_inference import Speech2Text
 
     work, _ = recipe_run
-    exp = work / "exp" / "asr_train_smt_transformer_cpu"
+    exp = experiment(work)
     s2t = Speech2Text(asr_train_config=exp / "config.yaml", asr_model_file=exp / "valid.acc.ave.pth",
                       beam_size=2, maxlenratio=0.3, ctc_weight=0.5)
     ours = read_kaldi_map(next(exp.glob("decode_*")) / "test" / "text", allow_empty_value=True)

@@ -142,3 +142,54 @@ def test_stage4_diagnostics_stop_an_infeasible_front_end(recipe, tmp_path):
     assert "front end of" in stopped.stderr and "--ctc_feasibility_threshold 1" in stopped.stderr
     # The user's override trains anyway.
     assert _stage4(recipe, "--train_config", str(bad), "--ctc_feasibility_threshold", "1").returncode == 0
+
+
+def test_stage5_retrains_only_when_what_it_trains_from_changed(tmp_path):
+    """Issue 17 for the code-switching runner: stage 5 skipped any dir with a ``.done``, whatever the config,
+    --train_args or data. A stand-in trainer (``--python`` wrapper: records the call, writes the dir) keeps
+    this fast; everything else runs the real tools."""
+    dump, stats = tmp_path / "dump" / "fbank", tmp_path / "exp" / "stats"
+    for s in ("en_train", "zh_train", "cs_train", "cs_a_train", "cs_b_train", "cs_dev", "en_dev", "zh_dev"):
+        (dump / s).mkdir(parents=True)
+        (dump / s / ".done").write_text(f"{s}\n")
+        (dump / s / "feats_dim").write_text("40\n")
+    for s in ("en_train", "zh_train", "cs_train", "cs_a_train", "cs_b_train"):
+        (stats / s).mkdir(parents=True)
+        (stats / s / ".done").write_text("")
+    (tmp_path / "data" / "token_list" / "char").mkdir(parents=True)
+    (tmp_path / "data" / "token_list" / "char" / "tokens.txt").write_text("<blank>\n<unk>\na\n<sos/eos>\n")
+    calls = tmp_path / "trainer_calls"
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!/usr/bin/env bash
+if [ "$1 $2" = "-m espnet_ext.bin.asr_train_multitask" ]; then
+    out=$(printf '%s\\n' "$@" | grep -A1 -x -- --output_dir | tail -n 1)
+    echo "$*" >> {calls}; mkdir -p "$out"; echo trained > "$out/valid.acc.ave.pth"; exit 0
+fi
+exec {sys.executable} "$@"
+""")
+    fake.chmod(0o755)
+    config = tmp_path / "train.yaml"
+    config.write_text((REPO / "conf" / "mtl" / "train_joint_cs_conv2d_ctc_cpu.yaml").read_text())
+
+    def stage5(*extra):
+        proc = subprocess.run([str(RECIPE / "run.sh"), "--corpus", "cs_micro", "--datadir", str(tmp_path / "data"),
+                               "--dumpdir", str(tmp_path / "dump"), "--expdir", str(tmp_path / "exp"),
+                               "--python", str(fake), "--modes", "only_cs", "--train_config", str(config),
+                               "--stage", "5", "--stop_stage", "5", *extra],
+                              cwd=RECIPE, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stderr, len(calls.read_text().splitlines()) if calls.exists() else 0
+
+    exp = tmp_path / "exp" / "asr_only_cs"
+    assert stage5()[1] == 1 and (exp / ".done").is_file() and (exp / ".started").is_file()
+    log, n = stage5()
+    assert n == 1 and f"{exp} is complete; skipping" in log
+    log, n = stage5("--train_args", "--max_epoch 3")
+    assert n == 2 and "option train_args changed ('' -> '--max_epoch 3') since it was made; redoing it" in log
+    (dump / "cs_train" / ".done").write_text("cs_train, other features\n")  # stage 2 redid cs_train
+    log, n = stage5("--train_args", "--max_epoch 3")
+    assert n == 3 and "feats_cs_train changed since it was made; redoing it" in log
+    (exp / ".done").unlink()  # killed before it finished: the same inputs resume, with --resume true
+    log, n = stage5("--train_args", "--max_epoch 3")
+    assert n == 4 and "started from the same inputs and not finished; resuming it" in log
+    assert "--resume true" in calls.read_text().splitlines()[-1]

@@ -13,7 +13,11 @@
 #     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP)
 #     6  decoding: joint CTC/attention batch beam search, parallel over --nj
 #     7  scoring: CER per language + average (and WER), results.md / results.json / PNG
-#   Each stage leaves a completion marker; re-running skips finished work (delete the marker to redo).
+#   Each stage's completion marker (.done) records a fingerprint of what produced it (input digests, the
+#   options and config that matter, the stage's code); a re-run skips a stage only when it matches, and
+#   otherwise logs what changed and redoes it (espnet_ext.bin.stage_marker; docs/reliability.md).
+#   Experiment and decoding dirs are named from the config, the token type and size and the extra
+#   arguments (as egs2 does): asr_<config>_<token_type>_<bpe_type><nbpe>[_<asr_args>], decode_<config>_<model>[_<args>].
 set -euo pipefail
 
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (asr.sh:${BASH_LINENO[0]}) $*" >&2; }
@@ -39,10 +43,10 @@ token_type=bpe          # bpe (SentencePiece) is the only type this runner train
 nbpe=300                # SentencePiece vocabulary size
 bpe_type=unigram        # unigram | bpe | char
 asr_config=             # training YAML (required for stages 4-5)
-asr_tag=                # experiment name (default: derived from the config file name)
+asr_tag=                # experiment name (default: config name + token type/size + --asr_args)
 asr_args=               # extra options for espnet_ext.bin.asr_train
 inference_config=       # decoding YAML (required for stage 6)
-inference_tag=          # decoding name (default: derived from the config file name)
+inference_tag=          # decoding name (default: config name + model + --inference_args)
 inference_args=         # extra options for espnet_ext.bin.asr_inference
 inference_model=valid.acc.ave.pth  # model file in the experiment dir used for decoding
 datadir=data            # Kaldi-style data dirs
@@ -110,9 +114,22 @@ token_list=${token_dir}/tokens.txt
 lang_list=${datadir}/lang_list.txt
 token_prior=${token_dir}/token_prior.txt
 stats_dir=${expdir}/asr_stats_${token_type}_${bpe_type}${nbpe}
-[ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config:-asr}" .yaml)
+# args_tag "ARGS": extra arguments as a dir-name suffix, as egs2 appends them ("--max_epoch 3" -> "_max_epoch3");
+# a long one keeps its first 40 characters and a digest of the whole, so two different ones never share a dir.
+args_tag() {
+    [ -n "$1" ] || return 0
+    local t; t=$(printf '%s' "$1" | sed -e 's/--/_/g' -e 's/[^A-Za-z0-9_.+-]//g')
+    [ "${#t}" -le 60 ] || t="${t:0:40}_$(printf '%s' "$1" | sha256sum | cut -c1-8)"
+    printf '%s' "${t}"
+}
+[ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config:-asr}" .yaml)_${token_type}_${bpe_type}${nbpe}$(args_tag "${asr_args}")
 asr_exp=${expdir}/asr_${asr_tag}
-[ -n "${inference_tag}" ] || inference_tag=decode_$(basename "${inference_config:-decode}" .yaml)_${inference_model%.pth}
+[ -n "${inference_tag}" ] || \
+    inference_tag=decode_$(basename "${inference_config:-decode}" .yaml)_${inference_model%.pth}$(args_tag "${inference_args}")
+
+# Completion markers with fingerprints: "check" prints skip | run | resume | redo (and logs why), writing the
+# fingerprint beside the dir; "commit" makes it the dir's .done once the stage has succeeded.
+marker() { ${python} -m espnet_ext.bin.stage_marker "$@"; }
 
 # ---- Stage 1: data preparation ----
 if run_stage 1; then
@@ -143,16 +160,19 @@ fi
 # ---- Stage 3: SentencePiece ----
 if run_stage 3; then
     log "Stage 3: SentencePiece ${bpe_type} (${nbpe}) -> ${token_dir}"
-    if [ -f "${token_dir}/.done" ]; then
-        log "${token_dir} is complete; skipping"
-    else
-        [ -f "${feats_dir}/${train_set}/text" ] || die "${feats_dir}/${train_set}/text missing: run stage 2 first"
+    [ -f "${feats_dir}/${train_set}/text" ] || die "${feats_dir}/${train_set}/text missing: run stage 2 first"
+    action=$(marker check --dir "${token_dir}" --file "text=${feats_dir}/${train_set}/text" \
+             --file "utt2lang=${feats_dir}/${train_set}/utt2lang" --option "token_type=${token_type}" \
+             --option "bpe_type=${bpe_type}" --option "nbpe=${nbpe}" \
+             --code espnet_ext.bin.train_sentencepiece espnet_ext.bin.compute_token_priors) || die "stage 3 marker check failed"
+    if [ "${action}" != skip ]; then
+        rm -rf "${token_dir}"
         ${python} -m espnet_ext.bin.train_sentencepiece --text "${feats_dir}/${train_set}/text" \
             --out_dir "${token_dir}" --vocab_size "${nbpe}" --model_type "${bpe_type}"
         ${python} -m espnet_ext.bin.compute_token_priors --text "${feats_dir}/${train_set}/text" \
             --token_list "${token_list}" --bpemodel "${bpemodel}" --utt2lang "${feats_dir}/${train_set}/utt2lang" \
             --out "${token_prior}"
-        touch "${token_dir}/.done"
+        marker commit --dir "${token_dir}"
     fi
 fi
 
@@ -180,15 +200,18 @@ common_train_opts() {
 if run_stage 4; then
     need asr_config
     log "Stage 4: shape/statistics collection -> ${stats_dir}"
-    if [ -f "${stats_dir}/.done" ]; then
-        log "${stats_dir} is complete; skipping"
-    else
+    [ -f "${token_dir}/.done" ] || die "${token_dir} incomplete: run stage 3 first"
+    # Shapes depend on the features and the tokenizer only, so every config of a token type/size shares them.
+    action=$(marker check --dir "${stats_dir}" --file "tokens=${token_dir}/.done" --file "token_list=${token_list}" \
+             --file "train_feats=${feats_dir}/${train_set}/.done" --file "valid_feats=${feats_dir}/${valid_set}/.done" \
+             --file "lang_list=${lang_list}" --code espnet_ext.bin.asr_train) || die "stage 4 marker check failed"
+    if [ "${action}" != skip ]; then
         ${python} -m espnet_ext.bin.check_token_list --bpemodel "${bpemodel}" --token_list "${token_list}"
         rm -rf "${stats_dir}"
         # shellcheck disable=SC2046
         ${python} -m espnet_ext.bin.asr_train --collect_stats true --ngpu 0 --num_workers 0 \
             $(common_train_opts) --batch_type unsorted --batch_size 20 --output_dir "${stats_dir}" ${asr_args}
-        touch "${stats_dir}/.done"
+        marker commit --dir "${stats_dir}"
     fi
 fi
 
@@ -197,19 +220,25 @@ if run_stage 5; then
     need asr_config
     log "Stage 5: training ${asr_exp} (config ${asr_config}, ngpu=${ngpu})"
     [ -f "${stats_dir}/.done" ] || die "${stats_dir} incomplete: run stage 4 first"
-    if [ -f "${asr_exp}/.done" ]; then
-        log "${asr_exp} is complete; skipping"
-    else
+    # A started run is resumed only when it was started from the same inputs (marker .started).
+    action=$(marker check --dir "${asr_exp}" --partial .started --file "stats=${stats_dir}/.done" \
+             --file "tokens=${token_dir}/.done" --file "train_feats=${feats_dir}/${train_set}/.done" \
+             --file "valid_feats=${feats_dir}/${valid_set}/.done" --file "config=${asr_config}" \
+             --file "lang_list=${lang_list}" --option "asr_args=${asr_args}" --option "feats_normalize=${feats_normalize}" \
+             --code espnet_ext.bin.asr_train) || die "stage 5 marker check failed"
+    if [ "${action}" != skip ]; then
         dist_opts=""
         [ "${ngpu}" -le 1 ] || dist_opts="--multiprocessing_distributed true"
+        [ "${action}" != redo ] || rm -rf "${asr_exp}"
         mkdir -p "${asr_exp}"
+        [ "${action}" = resume ] || marker start --dir "${asr_exp}" --partial .started
         # ESPnet resumes from ${asr_exp}/checkpoint.pth when present (--resume true).
         # shellcheck disable=SC2046,SC2086
         ${python} -m espnet_ext.bin.asr_train $(common_train_opts) --ngpu "${ngpu}" ${dist_opts} --resume true \
             --train_shape_file "${stats_dir}/train/speech_shape" --train_shape_file "${stats_dir}/train/text_shape" \
             --valid_shape_file "${stats_dir}/valid/speech_shape" --valid_shape_file "${stats_dir}/valid/text_shape" \
             --output_dir "${asr_exp}" ${asr_args}
-        touch "${asr_exp}/.done"
+        marker commit --dir "${asr_exp}"
     fi
 fi
 
@@ -219,7 +248,11 @@ if run_stage 6; then
     [ -f "${asr_exp}/${inference_model}" ] || die "${asr_exp}/${inference_model} not found: run stage 5 first"
     for s in ${test_sets}; do
         out=${asr_exp}/${inference_tag}/${s}
-        if [ -f "${out}/.done" ]; then log "${out} is complete; skipping"; continue; fi
+        action=$(marker check --dir "${out}" --file "model=${asr_exp}/${inference_model}" \
+                 --file "train_config=${asr_exp}/config.yaml" --file "feats=${feats_dir}/${s}/.done" \
+                 --file "config=${inference_config}" --option "inference_args=${inference_args}" \
+                 --code espnet_ext.bin.asr_inference) || die "stage 6 marker check failed"
+        [ "${action}" != skip ] || continue
         log "Stage 6: decoding ${s} -> ${out} (nj=${inference_nj})"
         rm -rf "${out}"; mkdir -p "${out}/logdir"
         jobs_n=$(${python} -m espnet_ext.bin.split_merge split --scp "${feats_dir}/${s}/feats.scp" \
@@ -240,7 +273,7 @@ if run_stage 6; then
         for j in "${!pids[@]}"; do wait "${pids[$j]}" || { failed=1; log "job $((j + 1)) failed: see ${out}/logdir/decode.$((j + 1)).log"; tail -n 5 "${out}/logdir/decode.$((j + 1)).log" >&2; }; done
         [ "${failed}" -eq 0 ] || die "decoding ${s} failed"
         ${python} -m espnet_ext.bin.split_merge merge --nj "${jobs_n}" --logdir "${out}/logdir" --out_dir "${out}"
-        touch "${out}/.done"
+        marker commit --dir "${out}"
     done
 fi
 

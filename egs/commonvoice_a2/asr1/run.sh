@@ -78,14 +78,18 @@ else
     [ "${stage}" -gt 2 ] || asr "${stage}" "$((stop_stage < 2 ? stop_stage : 2))"
     if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         token_dir=${datadir}/token_list/bpe_unigram${nbpe}
-        if [ -f "${token_dir}/.done" ]; then
-            log "Stage 3: ${token_dir} is complete; skipping"
-        else
+        # the completion marker records what made the vocabulary (espnet_ext.bin.stage_marker), as asr.sh's do
+        action=$(${python} -m espnet_ext.bin.stage_marker check --dir "${token_dir}" \
+                 --file "text=${dumpdir}/fbank/train/text" --file "utt2lang=${dumpdir}/fbank/train/utt2lang" \
+                 --option vocab=per_language --option "nbpe=${nbpe}" --option "vocab_sizes=${vocab_sizes}" \
+                 --code espnet_ext.bin.train_multilingual_vocab) || { log "ERROR: stage 3 marker check failed"; exit 1; }
+        if [ "${action}" != skip ]; then
             log "Stage 3: per-language unigram models (${nbpe} pieces each) merged -> ${token_dir}"
+            rm -rf "${token_dir}"
             ${python} -m espnet_ext.bin.train_multilingual_vocab --text "${dumpdir}/fbank/train/text" \
                 --utt2lang "${dumpdir}/fbank/train/utt2lang" --out_dir "${token_dir}" --vocab_size "${nbpe}" \
                 --vocab_sizes "${vocab_sizes}" > /dev/null
-            touch "${token_dir}/.done"
+            ${python} -m espnet_ext.bin.stage_marker commit --dir "${token_dir}"
         fi
         log "Stage 3: long-tail token statistics (Figs. 1, 7, 8; Table 7) -> ${expdir}/token_frequency"
         ${python} -m espnet_ext.bin.token_frequency --text "${dumpdir}/fbank/train/text" \

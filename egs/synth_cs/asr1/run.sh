@@ -152,11 +152,21 @@ if sel 4; then
         --test "${datadir}/cs_test" "${datadir}/en_test" "${datadir}/zh_test"
 fi
 train() {  # train <mode> <out> <config> [init_param]
-    [ ! -f "$2/.done" ] || { log "$2 is complete; skipping"; return 0; }
-    local_opts=(); [ -z "${4:-}" ] || local_opts=(--init_param "$4")
+    # The marker records what the model was trained from (espnet_ext.bin.stage_marker, docs/reliability.md):
+    # a changed config, option, data or initial model retrains; a killed run resumes only from the same inputs.
+    local fp=(--partial .started --file "config=$3" --file "token_list=${token_list}" --option "mode=$1" \
+              --option "train_args=${train_args}" --option "iters_per_epoch=${iters_per_epoch}" \
+              --code espnet_ext.bin.asr_train_multitask) action s
+    for s in ${train_sets} cs_dev en_dev zh_dev; do fp+=(--file "feats_${s}=${feats_dir}/${s}/.done"); done
+    for s in ${train_sets}; do fp+=(--file "stats_${s}=${stats_root}/${s}/.done"); done
+    local_opts=(); [ -z "${4:-}" ] || { local_opts=(--init_param "$4"); fp+=(--file "init_param=$4"); }
+    action=$(${python} -m espnet_ext.bin.stage_marker check --dir "$2" "${fp[@]}") || die "$2: marker check failed"
+    case "${action}" in skip) return 0 ;; redo) rm -rf "$2" ;; esac
+    [ "${action}" = resume ] || ${python} -m espnet_ext.bin.stage_marker start --dir "$2" --partial .started
     "${here}/local/train_mode.sh" --mode "$1" --out "$2" --config "$3" --feats_dir "${feats_dir}" --stats_root "${stats_root}" \
         --token_list "${token_list}" --iters_per_epoch "${iters_per_epoch}" --python "${python}" \
         --args "${train_args}" "${local_opts[@]}"
+    ${python} -m espnet_ext.bin.stage_marker commit --dir "$2"
 }
 if sel 5; then
     for m in ${modes}; do

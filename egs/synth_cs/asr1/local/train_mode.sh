@@ -67,4 +67,3 @@ ${python} -m espnet_ext.bin.asr_train_multitask --config "${config}" --output_di
     --token_type char --token_list "${token_list}" --input_size "$(cat "${feats_dir}/cs_train/feats_dim")" \
     --normalize utterance_mvn --use_preprocessor true --model_conf "languages=[cs,en,zh]" --ngpu 0 \
     --num_iters_per_epoch "${iters_per_epoch}" "${opts[@]}" ${args}
-touch "${out}/.done"

@@ -1,0 +1,109 @@
+"""Completion markers that record what produced a stage's output, so a re-run never trusts stale work.
+
+A stage's output dir holds a marker file (``.done``) whose JSON records a *fingerprint*: a flat map from
+input names to digests — ``file:<name>`` the sha256 of an input file ("missing" when absent),
+``option:<name>`` an option's value as given, ``code`` the digest of the Python modules that do the
+stage's work plus the espnet_ext version.  A re-run skips the stage only when the fingerprint it would
+record now equals the recorded one; otherwise it names what changed and redoes the stage.
+
+Upstream stages are covered by naming their markers as input files: stage 5's fingerprint holds the
+digest of stage 4's ``.done``, which holds the digest of stage 3's, and so on, so a change anywhere
+upstream reaches every stage below it while each stage reads only a few small files (the features
+themselves are never hashed; stage 2's marker digests the data dir they were made from).
+
+Markers are written by rename, never in place: a killed stage leaves no marker a re-run would trust.
+"""
+
+import hashlib
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Dict, Iterable, Mapping, Optional, Union
+
+DONE_MARKER = ".done"
+MISSING = "missing"
+PathLike = Union[str, Path]
+
+
+def file_digest(path: PathLike) -> str:
+    """sha256 of a file's bytes, read in blocks (model files may be large); ``"missing"`` if absent."""
+    path = Path(path)
+    if not path.is_file():
+        return MISSING
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def code_digest(modules: Iterable[str]) -> str:
+    """Digest of the source of the named modules (e.g. ``espnet_ext.bin.asr_train``) and the package version.
+
+    Only the modules a stage names count: an edit to one of them redoes the stage, an edit elsewhere in
+    the package does not (docs/reliability.md says why)."""
+    from espnet_ext import __version__
+
+    digest = hashlib.sha256(f"espnet_ext {__version__}\n".encode())
+    for name in sorted(set(modules)):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin or not Path(spec.origin).is_file():
+            raise ValueError(f"code module '{name}' not found (a stage names a module that does not exist)")
+        digest.update(f"{name}\n".encode())
+        digest.update(Path(spec.origin).read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(files: Mapping[str, PathLike] = None, options: Mapping[str, str] = None,
+                code: Iterable[str] = ()) -> Dict[str, str]:
+    """The fingerprint of a stage run from these input files, option values and code modules."""
+    result = {f"file:{name}": file_digest(path) for name, path in (files or {}).items()}
+    result.update({f"option:{name}": str(value) for name, value in (options or {}).items()})
+    modules = list(code)
+    if modules:
+        result["code"] = code_digest(modules)
+    return result
+
+
+def read_marker(marker: PathLike) -> Optional[Dict[str, str]]:
+    """The fingerprint recorded in ``marker``; None when it records none (an older, empty marker)."""
+    try:
+        recorded = json.loads(Path(marker).read_text(encoding="utf-8"))["inputs"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def stale_reason(marker: PathLike, current: Mapping[str, str]) -> Optional[str]:
+    """Why the output of ``marker``'s stage must be (re)done, or None when it was made from ``current``."""
+    marker = Path(marker)
+    if not marker.is_file():
+        return "it has no completion marker"
+    recorded = read_marker(marker)
+    if recorded is None:
+        return "its completion marker records no input fingerprint (made by an older espnet_ext)"
+    changes = []
+    for name in sorted(set(current) | set(recorded)):
+        before, now = recorded.get(name), current.get(name)
+        if before == now:
+            continue
+        if name.startswith("option:"):
+            changes.append(f"option {name[7:]} changed ('{before}' -> '{now}')" if before is not None
+                           else f"option {name[7:]} is new ('{now}')")
+        elif name.startswith("file:"):
+            changes.append(f"{name[5:]} changed")
+        elif name == "code":
+            changes.append("the stage's code changed")
+        else:
+            changes.append(f"{name} changed")
+    return "; ".join(changes) + " since it was made" if changes else None
+
+
+def write_marker(marker: PathLike, current: Mapping[str, str]) -> None:
+    """Record ``current`` in ``marker`` atomically (write a sibling temporary file, then rename)."""
+    marker = Path(marker)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f"{marker.name}.tmp.{os.getpid()}")
+    tmp.write_text(json.dumps({"inputs": dict(current)}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, marker)
