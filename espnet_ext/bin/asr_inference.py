@@ -40,7 +40,7 @@ from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
 
 from espnet_ext.asr.multilingual_model import MultilingualASRModel
 from espnet_ext.asr.scorers.logit_adjusted_scorer import LogitAdjustedScorer
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.registry import explain_unknown_class
 
 logger = logging.getLogger("espnet_ext.asr_inference")

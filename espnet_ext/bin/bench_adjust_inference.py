@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 
 
 def time_decoding(speech2text, utts: Sequence[Tuple[str, object]],

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.utils.error_rate import ErrorCount, char_units, set_error_rate
 from espnet_ext.utils.hypothesis_length import long_hypothesis_share
 from espnet_ext.utils.mixed_error_rate import mixed_error_rate

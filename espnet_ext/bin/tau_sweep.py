@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.utils.error_rate import LanguageScores, score
 
 

@@ -11,7 +11,7 @@ import soundfile
 import yaml
 
 from espnet_ext.bin import asr_inference, pack_model, transcribe
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from tests.bin.raw_audio_fixtures import DECODE, UTTS, make_experiment
 from tests.conftest import write_tone
 

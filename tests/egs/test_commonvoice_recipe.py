@@ -12,7 +12,8 @@ import kaldiio
 import pytest
 
 from espnet_ext.bin.a2_results_table import PAPER_ROWS, PAPER_TABLE1, main as results_main, paper_cers, render
-from espnet_ext.dataprep.datadir import read_kaldi_map, validate_data_dir
+from espnet_ext.dataprep.datadir import validate_data_dir
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.text.sentencepiece_vocab import check_token_list_matches
 from tests.conftest import REPO
 from tests.cv_helpers import make_release

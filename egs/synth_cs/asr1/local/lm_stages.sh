@@ -220,7 +220,7 @@ import json, re, sys
 from datetime import datetime
 from pathlib import Path
 from espnet_ext.bin.cs_results_table import cer
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.utils.mixed_error_rate import mixed_error_rate
 
 TS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
