@@ -42,8 +42,8 @@ def main(cmd=None) -> int:
     import kaldiio
 
     from espnet_ext.asr.scorers.logit_adjusted_scorer import LogitAdjustedScorer
-    from espnet_ext.bin.asr_inference import build_speech2text
-    from espnet_ext.bin.asr_inference import get_parser as inference_parser
+    from espnet_ext.asr.speech2text_builder import build_speech2text
+    from espnet_ext.asr.speech2text_builder import get_parser as inference_parser
 
     parser = inference_parser()
     parser.add_argument("--bench_tau", type=float, default=0.3)

@@ -65,8 +65,9 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     from espnet2.tasks.asr import ASRTask
 
     from espnet_ext.bin.bench_adapters import (A2_LANGUAGES, build, make_batch, peak_step_memory, step,
-                                              task_optimizer, token_list)
+                                              token_list)
     from espnet_ext.tasks.asr import MultilingualASRTask
+    from espnet_ext.train.task_optimizer import task_optimizer
     from espnet_ext.utils.bench_fixtures import make_bert_checkpoint, write_token_prior
 
     langs = A2_LANGUAGES
@@ -175,7 +176,7 @@ def bench_decoding(opts) -> Tuple[List[Dict], Dict, Dict]:
     from espnet2.bin.asr_inference import Speech2Text
     from espnet2.tasks.asr import ASRTask
 
-    from espnet_ext.bin.asr_inference import _speech2text_kwargs, build_speech2text, get_parser
+    from espnet_ext.asr.speech2text_builder import _speech2text_kwargs, build_speech2text, get_parser
     from espnet_ext.bin.bench_adjust_inference import time_decoding
     from espnet_ext.bin.bench_lm_decoding import TOKENS, write_lm, write_model, write_tokens
     from espnet_ext.utils.bench_fixtures import random_features, write_token_prior

@@ -45,7 +45,7 @@ What is compared (models randomly initialised: the figures are about cost, not a
   each mode on the same random batches of every task (`train_mtl_cs_transformer_cpu.yaml`); memory as above.
 * **Decoding real-time factor** (decoding seconds / audio seconds; random 40-dim features, 100 frames a second):
   stock `espnet2.bin.asr_inference.Speech2Text` (batch beam search, beam 10, CTC weight 0.5) against espnet_ext's
-  decoder (`espnet_ext.bin.asr_inference.build_speech2text`) of the same model with Adjust-Inference
+  decoder (`espnet_ext.asr.speech2text_builder.build_speech2text`) of the same model with Adjust-Inference
   (`--logit_adjust_tau 0.3 --token_prior`), and with shallow LM fusion (2-layer LSTM LM, weight 0.1, word-count
   bonus 0.1; `espnet_ext.bin.bench_lm_decoding`).  The model is the stock one of the training comparison over
   bench_lm_decoding's character list (a-z and 200 CJK characters); the output length is fixed (`maxlenratio` < 0)
