@@ -1,7 +1,7 @@
 """Decoding time with Adjust-Inference vs without: same model, same data, one process (not a test).
 
 Usage:
-    python -m espnet_ext.bin.bench_adjust_inference --asr_train_config exp/asr_X/config.yaml \
+    python -m benchmarks.bench_adjust_inference --asr_train_config exp/asr_X/config.yaml \
         --asr_model_file exp/asr_X/valid.acc.ave.pth --data_path_and_name_and_type dump/fbank/dev/feats.scp,speech,kaldi_ark \
         --utt2lang dump/fbank/dev/utt2lang --output_dir /tmp/bench --bench_tau 0.3 --bench_repeats 5 \
         [--bench_max_utts 20] [--token_prior PATH] [decoding options, e.g. --config conf/decode_asr.yaml]

@@ -1,6 +1,6 @@
 """CER per training mode and test set beside the meta-transfer paper's Tables 2 and 3 (Winata et al., ACL 2020).
 
-    python -m espnet_ext.bin.cs_results_table --feats_dir dump/cs_demo/fbank \\
+    python -m paper_results.cs_results_table --feats_dir dump/cs_demo/fbank \\
         --decode_tag decode_decode_mtl_cs_valid.loss.ave \\
         --test_sets cs_test en_test zh_test --out exp/cs_demo/results/results.md \\
         only_cs=exp/cs_demo/asr_only_cs meta_en_zh_cs=exp/cs_demo/asr_meta_en_zh_cs ...

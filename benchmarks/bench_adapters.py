@@ -1,7 +1,7 @@
 """Cost of A2 "BS + Dual-Adapters" (encoder and decoder) against the SMT model of the same size.
 
 Usage:
-    python -m espnet_ext.bin.bench_adapters [--device cpu|cuda] [--steps 10] [--warmup 2] \
+    python -m benchmarks.bench_adapters [--device cpu|cuda] [--steps 10] [--warmup 2] \
         [--smt_config conf/tuning/train_smt_transformer_cpu.yaml] \
         [--a2_config conf/tuning/train_a2_bs_dual_adapters_cpu.yaml]
 
@@ -31,7 +31,7 @@ import torch
 from espnet_ext.train.task_optimizer import task_optimizer
 
 A2_LANGUAGES = ["en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv"]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def token_list(vocab: int) -> List[str]:
