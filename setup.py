@@ -26,7 +26,10 @@ setup(
     name="espnet_ext",
     version="0.1.0",
     description="ESPnet plugins: Adapt-and-Adjust long-tail multilingual ASR and meta-transfer code-switched ASR",
-    packages=find_packages(include=["espnet_ext", "espnet_ext.*"]),
+    # The plugins, tasks and user CLIs (espnet_ext), and beside them the benchmarks and the paper-table tools,
+    # installed so that `python -m benchmarks.<module>` / `python -m paper_results.<module>` run from any
+    # directory (docs/package_layout.md). tests/ is not installed.
+    packages=find_packages(include=["espnet_ext", "espnet_ext.*", "benchmarks", "paper_results"]),
     python_requires=">=3.9,<3.13",
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest"]},

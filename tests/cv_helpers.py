@@ -1,4 +1,4 @@
-"""Miniature CommonVoice releases for the CommonVoice tests (espnet_ext.dataprep.cv_fixture).
+"""Miniature CommonVoice releases for the CommonVoice tests (tests.fixtures.cv_fixture).
 
 Utterances reuse a few tone files, so the fixture builder encodes each tone to MP3 once and copies it:
 a release of hundreds of clips costs a few encodes.
@@ -7,8 +7,8 @@ a release of hundreds of clips costs a few encodes.
 from pathlib import Path
 from typing import Dict, Sequence
 
-from espnet_ext.dataprep.cv_fixture import build_cv_release
 from tests.conftest import write_tone
+from tests.fixtures.cv_fixture import build_cv_release
 
 SENTENCES = {
     "en": ["hello world", "good night", "the cat sat on the mat", "don't stop now"],

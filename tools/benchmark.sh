@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: bash tools/benchmark.sh [--out_dir docs] [--quick] [other options of espnet_ext.bin.benchmark]
+# Usage: bash tools/benchmark.sh [--out_dir docs] [--quick] [other options of benchmarks.benchmark]
 #   Sets up the environment (tools/setup.sh) and runs the benchmark of espnet_ext against stock ESPnet
 #   (training step time and memory, meta-transfer vs joint, decoding real-time factor, fbank throughput),
 #   which writes docs/benchmarks.md and docs/benchmarks.json.  Run it on an otherwise idle machine;
@@ -11,4 +11,4 @@ venv=${ESPNET_EXT_VENV:-${repo}/.venv}
 cd "${repo}"
 # One intra-op thread per process (the benchmark also sets torch's); fbank workers inherit it.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
-exec "${venv}/bin/python" -m espnet_ext.bin.benchmark "$@"
+exec "${venv}/bin/python" -m benchmarks.benchmark "$@"

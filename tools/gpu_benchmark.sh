@@ -3,8 +3,8 @@
 #   1. the A2 Table 14 model: a few hundred training steps with AMP, steps/s and peak GPU memory, then joint
 #      CTC/attention decoding (beam 10) of a few utterances and its real-time factor
 #      (egs/commonvoice_a2/asr1/local/gpu_check.sh);
-#   2. decoding RTF of that model with Adjust-Inference (tau 0.3) vs without (espnet_ext.bin.bench_adjust_inference);
-#   3. training step time and peak memory, CPU-size SMT vs BS + Dual-Adapters (espnet_ext.bin.bench_adapters).
+#   2. decoding RTF of that model with Adjust-Inference (tau 0.3) vs without (benchmarks.bench_adjust_inference);
+#   3. training step time and peak memory, CPU-size SMT vs BS + Dual-Adapters (benchmarks.bench_adapters).
 # Writes OUT/gpu_benchmark.json (all figures) and OUT/gpu_benchmark.md.
 #
 # Usage: bash tools/gpu_benchmark.sh [OUT]        (from the repository root; OUT default exp/gpu_benchmark)
@@ -26,14 +26,14 @@ d=${out}/table14/data
 ${PYTHON} -m espnet_ext.bin.compute_token_priors --text "${d}/text" --token_list "${d}/tokens.txt" --token_type char \
     --out "${d}/token_prior.txt" > /dev/null
 head -n 5 "${d}/feats.scp" > "${d}/bench.scp"
-${PYTHON} -m espnet_ext.bin.bench_adjust_inference --ngpu 1 --config conf/decode_asr.yaml \
+${PYTHON} -m benchmarks.bench_adjust_inference --ngpu 1 --config conf/decode_asr.yaml \
     --asr_train_config "${out}/table14/exp/config.yaml" --asr_model_file "${out}/table14/exp/valid.acc.best.pth" \
     --data_path_and_name_and_type "${d}/bench.scp,speech,kaldi_ark" --utt2lang "${d}/utt2lang" \
     --token_prior "${d}/token_prior.txt" --output_dir "${out}/adjust_inference" --bench_tau 0.3 --bench_repeats 2 \
     --bench_max_utts 5 > "${out}/adjust_inference.json"
 
 log "3/3 training step time and memory, SMT vs BS + Dual-Adapters (CPU-size models) on CUDA"
-${PYTHON} -m espnet_ext.bin.bench_adapters --device cuda --steps 30 --warmup 5 > "${out}/adapters.json"
+${PYTHON} -m benchmarks.bench_adapters --device cuda --steps 30 --warmup 5 > "${out}/adapters.json"
 
 ${PYTHON} - "${out}" <<'PY'
 import json, sys

@@ -46,5 +46,8 @@ if [ ! -f "${stamp}" ]; then
     rm -f "${venv}"/.espnet_ext_setup.*
     touch "${stamp}"
 fi
-"${venv}/bin/python" -c "import espnet_ext" || { echo "ERROR: import espnet_ext failed in ${venv}" >&2; exit 1; }
+# From / so that the installed packages are imported, not the checkout's folders (benchmarks/ and paper_results/
+# are installed beside espnet_ext: recipes run them with python -m from egs/*/asr1).
+(cd / && "${venv}/bin/python" -c "import espnet_ext, benchmarks, paper_results") \
+    || { echo "ERROR: import espnet_ext, benchmarks, paper_results failed in ${venv}" >&2; exit 1; }
 log "Ready: ${venv}"

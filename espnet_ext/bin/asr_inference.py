@@ -6,179 +6,21 @@ Usage:
         --data_path_and_name_and_type dump/test/feats.scp,speech,kaldi_ark \
         --utt2lang dump/test/utt2lang [--key_file keys.1] [every option of espnet2.bin.asr_inference]
 
-The language comes either from ``--utt2lang`` (language codes, mapped through the model's
-``model_conf.languages``) or from a ``lang`` data key (``utt2lid,lang,text_int``).  Output layout is
-ESPnet's: ``<output_dir>/<n>best_recog/{text,token,token_int,score}``.
+Output layout is ESPnet's: ``<output_dir>/<n>best_recog/{text,token,token_int,score}``.  The language of an
+utterance comes from ``--utt2lang`` or a ``lang`` data key; ``--logit_adjust_tau``/``--token_prior`` decode
+with Adjust-Inference (A2 eq. 11); an utterance too short for the encoder gets an empty hypothesis.
 
-Adjust-Inference (A2 eq. 11; espnet_ext/asr/scorers/logit_adjusted_scorer.py): ``--logit_adjust_tau T``
-decodes the attention term from log_softmax(log p - T log prior) with ``--token_prior PATH`` or the prior
-stored in a ``logit_adjusted`` model; without the option, Adjust-Train models use their own tau and prior,
-other models decode as in ESPnet; T = 0 decodes from the raw decoder.
-
-An utterance too short for the encoder's subsampling (ESPnet's ``TooShortUttError``) gets an empty
-hypothesis (empty text, token and token_int; score 0.0, as in ESPnet's own inference) and a warning naming
-it; decoding goes on. A model trained on stage-2 features (no front end) given other input — a raw
-waveform, or features of another dimension — is an error naming the utterance and the expected dimension.
+This module is the command line only.  The options and the decoder, with what each of them does, are
+:mod:`espnet_ext.asr.speech2text_builder`, shared with the other tools that decode (transcribe, tau_sweep,
+the benchmarks) so that they all build the same ``Speech2Text`` from the same options.
 """
 
-import inspect
 import logging
 import sys
-from typing import Dict, Optional
 
-import numpy as np
-import torch
+from espnet_ext.asr.speech2text_builder import get_parser, inference
 
-from espnet_ext.tasks.asr import LANG_DATA_NAME, MultilingualASRTask
-from espnet2.bin.asr_inference import Speech2Text
-from espnet2.bin.asr_inference import get_parser as espnet_get_parser
-from espnet2.fileio.datadir_writer import DatadirWriter
-from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
-from espnet2.utils.types import float_or_none, str2bool, str_or_none
-from espnet.nets.beam_search import Hypothesis
-from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
-
-from espnet_ext.asr.multilingual_model import MultilingualASRModel
-from espnet_ext.asr.scorers.logit_adjusted_scorer import LogitAdjustedScorer
-from espnet_ext.dataprep.datadir import read_kaldi_map
-from espnet_ext.registry import explain_unknown_class
-
-logger = logging.getLogger("espnet_ext.asr_inference")
-
-
-class MultilingualSpeech2Text(Speech2Text):
-    """``Speech2Text`` whose call takes the utterance's language (code or inventory index).
-
-    For a :class:`MultilingualASRModel` the language is set on the model's language-conditioned modules
-    for the encoder pass and the whole beam search; other models ignore it.
-    """
-
-    def check_input(self, speech, key: Optional[str] = None) -> None:
-        """A model without a front end takes stage-2 features (T, input_size): say so for anything else
-        (a raw waveform from wav.scp is 1-D; features of another --feats_conf have another width)."""
-        if getattr(self.asr_model, "frontend", None) is not None:
-            return
-        dim = getattr(self.asr_train_args, "input_size", None)
-        shape = tuple(speech.shape)
-        if dim is None or (len(shape) == 2 and shape[1] == dim):
-            return
-        if len(shape) == 1:
-            what, fix = f"a 1-D signal of {shape[0]} samples (a raw waveform?)", "decode feats.scp, not wav.scp"
-        else:
-            what, fix = f"shape {shape}", "extract features with the feats_conf the model was trained with"
-        where = f"utterance '{key}': " if key is not None else ""
-        raise ValueError(
-            f"{where}the model expects {dim}-dim features from stage 2 (dump/fbank/<set>/feats.scp, type "
-            f"kaldi_ark; input_size {dim} in its config), got {what}: {fix}")
-
-    def __call__(self, speech, lang=None):
-        self.check_input(speech)
-        model = self.asr_model
-        if lang is None or not isinstance(model, MultilingualASRModel):
-            return super().__call__(speech)
-        with model.language_context(lang, batch_size=1) as ids, LogitAdjustedScorer.language(self.beam_search, ids):
-            return super().__call__(speech)
-
-
-def _speech2text_kwargs(args: Dict) -> Dict:
-    """The parsed options that ``Speech2Text.__init__`` takes, by name."""
-    accepted = inspect.signature(Speech2Text.__init__).parameters
-    kwargs = {k: v for k, v in args.items() if k in accepted}
-    kwargs["device"] = "cuda" if args["ngpu"] >= 1 else "cpu"
-    return kwargs
-
-
-def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
-    """Check the options, load the model, install Adjust-Inference when asked (or by an Adjust-Train model)."""
-    if args["batch_size"] > 1:
-        raise ValueError("--batch_size > 1 is not supported by ESPnet's Speech2Text; parallelise with --key_file")
-    if args["ngpu"] > 1:
-        raise ValueError("decoding uses at most one GPU per process; split the data with --key_file")
-    if args.get("model_tag"):
-        raise ValueError("--model_tag downloads from a model hub, which espnet_ext never does; "
-                         "give --asr_train_config and --asr_model_file")
-    if args.get("word_lm_train_config"):
-        raise ValueError("--word_lm_train_config is not supported (as in ESPnet)")
-    set_all_random_seed(args["seed"])
-    with explain_unknown_class():  # a config naming a class this process does not know: espnet_ext's hint
-        speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
-    LogitAdjustedScorer.attach(speech2text.beam_search, speech2text.asr_model, tau=args.get("logit_adjust_tau"),
-                               token_prior=args.get("token_prior"),
-                               per_language=bool(args.get("logit_adjust_per_language")))
-    from espnet_ext.asr.scorers.word_count_bonus import WordCountBonus  # eq. 5 γ√wc(Y) (Winata et al. 2020)
-    WordCountBonus.attach(speech2text.beam_search, speech2text.asr_model.token_list,
-                          speech2text.asr_train_args.token_type, args.get("word_count_weight"))
-    return speech2text
-
-
-def decode(speech2text: MultilingualSpeech2Text, args: Dict) -> None:
-    """Decode ``args['data_path_and_name_and_type']`` into ``args['output_dir']``."""
-    model = speech2text.asr_model
-    utt2lang: Optional[Dict[str, str]] = read_kaldi_map(args["utt2lang"]) if args.get("utt2lang") else None
-    if utt2lang is not None and isinstance(model, MultilingualASRModel):
-        for utt, code in utt2lang.items():
-            if code not in model.languages:
-                raise ValueError(f"{args['utt2lang']}: utterance '{utt}' has language '{code}' unknown to the model "
-                                 f"(model_conf.languages = {model.languages})")
-
-    train_args = speech2text.asr_train_args
-    loader = MultilingualASRTask.build_streaming_iterator(
-        args["data_path_and_name_and_type"], dtype=args["dtype"], batch_size=1, key_file=args["key_file"],
-        num_workers=args["num_workers"], preprocess_fn=MultilingualASRTask.build_preprocess_fn(train_args, False),
-        collate_fn=MultilingualASRTask.build_collate_fn(train_args, False),
-        allow_variable_data_keys=args["allow_variable_data_keys"], inference=True,
-    )
-    nbest = args["nbest"]
-    with DatadirWriter(args["output_dir"]) as writer:
-        for keys, batch in loader:
-            key = keys[0]
-            batch = {k: v[0] for k, v in batch.items() if not k.endswith("_lengths")}
-            lang = batch.pop(LANG_DATA_NAME, None)
-            if utt2lang is not None:
-                if key not in utt2lang:
-                    raise ValueError(f"{args['utt2lang']}: no language for utterance '{key}'")
-                lang = utt2lang[key]
-            if isinstance(lang, torch.Tensor):
-                lang = lang.reshape(-1)[:1]
-            speech = batch.pop("speech")
-            speech2text.check_input(speech, key)
-            try:
-                results = speech2text(speech, lang=lang)
-            except TooShortUttError as e:
-                # As ESPnet's own inference: one utterance the front end cannot take does not sink the job.
-                logger.warning("utterance '%s': %d frames are too few for the encoder's subsampling (it needs "
-                               "at least %d); writing an empty hypothesis", key, e.actual_size, e.limit)
-                results = [("", [], [], Hypothesis(score=0.0, scores={}, states={}, yseq=[]))] * nbest
-            if isinstance(results, tuple):  # (n-best, intermediate CTC outputs)
-                results = results[0]
-            for n, (text, token, token_int, hyp) in zip(range(1, nbest + 1), results):
-                out = writer[f"{n}best_recog"]
-                out["token"][key] = " ".join(token)
-                out["token_int"][key] = " ".join(map(str, token_int))
-                out["score"][key] = str(float(hyp.score))
-                if text is not None:
-                    out["text"][key] = text
-            logger.info("%s: %s", key, results[0][0] if results else "")
-
-
-def inference(args: Dict) -> None:
-    decode(build_speech2text(args), args)
-
-
-def get_parser():
-    parser = espnet_get_parser()
-    parser.description = "ASR decoding (espnet_ext): ESPnet's options plus a per-utterance language"
-    parser.add_argument("--utt2lang", type=str_or_none, default=None,
-                        help="Kaldi-style 'utt language-code' file; codes are mapped through model_conf.languages")
-    parser.add_argument("--logit_adjust_tau", type=float_or_none, default=None,
-                        help="Adjust-Inference tau (A2 eq. 11); default: the model's own (Adjust-Train) or none")
-    parser.add_argument("--token_prior", type=str_or_none, default=None,
-                        help="prior file of espnet_ext.bin.compute_token_priors; default: the model's stored prior")
-    parser.add_argument("--logit_adjust_per_language", type=str2bool, default=False,
-                        help="use the utterance language's prior from --token_prior")
-    parser.add_argument("--word_count_weight", type=float, default=0.0,
-                        help="γ of eq. 5 (Winata et al. 2020): weight of the √wc(Y) word-count bonus in the beam search")
-    return parser
+__all__ = ["get_parser", "main"]
 
 
 def main(cmd=None):

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.utils.cs_set_check import check_cs_set, read_token_list
 
 logger = logging.getLogger("espnet_ext.check_cs_set")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from espnet_ext.asr.token_prior import TokenPrior
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 from espnet_ext.text.sentencepiece_vocab import read_token_list
 
 

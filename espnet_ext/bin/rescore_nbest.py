@@ -25,7 +25,7 @@ from espnet2.utils.config_argparse import ArgumentParser
 from espnet2.utils.types import str_or_none
 
 from espnet_ext.asr.nbest_rescorer import NbestRescorer, espnet_lm_scorer
-from espnet_ext.dataprep.datadir import read_kaldi_map, write_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map, write_kaldi_map
 
 _NBEST_DIR = re.compile(r"^(\d+)best_recog$")
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Dict
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 from espnet_ext.utils.error_rate import ErrorCount, LanguageScores, markdown_table, score, write_results
 from espnet_ext.utils.pinyin_error_rate import pinyin_error_rate
 

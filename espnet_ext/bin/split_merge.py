@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from espnet_ext.dataprep.datadir import read_kaldi_map, write_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map, write_kaldi_map
 
 
 def split(scp: Path, nj: int, out_dir: Path) -> int:

@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.utils.error_rate import LanguageScores, score
 
 
@@ -46,7 +46,7 @@ def decode_taus(args: Dict, taus: Sequence[float], threads: int = 0) -> None:
     import torch
 
     from espnet_ext.asr.scorers.logit_adjusted_scorer import LogitAdjustedScorer
-    from espnet_ext.bin.asr_inference import build_speech2text, decode
+    from espnet_ext.asr.speech2text_builder import build_speech2text, decode
 
     if threads:
         torch.set_num_threads(threads)
@@ -151,7 +151,7 @@ def run(args: Dict, taus: Sequence[float], sweep_nj: int = 1, title: str = "CER 
 
 
 def get_parser():
-    from espnet_ext.bin.asr_inference import get_parser as inference_parser
+    from espnet_ext.asr.speech2text_builder import get_parser as inference_parser
 
     parser = inference_parser()
     parser.description = "Decode a dev set over a grid of Adjust-Inference τ values and report CER per language"

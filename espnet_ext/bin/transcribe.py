@@ -16,8 +16,8 @@ Output, one line per input in input order: ``<id> <text>``, or with ``--format j
 ``{"id", "text", "path"[, "lang"]}``.  No espnet_ext model has a language-ID head, so ``lang`` is the
 ``--lang`` given (which also conditions a multilingual model: Dual-Adapters, LID vector).  An unreadable file
 is an error line on stderr naming it; the others are still decoded, and the exit status is 1.
-Decoding is espnet_ext.bin.asr_inference's (``build_speech2text``): ``--decode_config`` takes the same YAML
-as the recipes' inference config, and the options above override it.
+Decoding is espnet_ext.bin.asr_inference's (``espnet_ext.asr.speech2text_builder.build_speech2text``):
+``--decode_config`` takes the same YAML as the recipes' inference config, and the options above override it.
 """
 
 import argparse
@@ -107,7 +107,7 @@ def resolve_model(model: str, model_file: Optional[str] = None, fbank_conf: Opti
 
     path = Path(model)
     if path.is_file() and path.suffix == ".zip":
-        from espnet_ext.bin.pack_model import load_packed
+        from espnet_ext.asr.packed_model import load_packed
 
         config, weights = load_packed(path, cache_dir)
         return config, model_file or weights
@@ -115,7 +115,7 @@ def resolve_model(model: str, model_file: Optional[str] = None, fbank_conf: Opti
         raise ValueError(f"--model {model}: neither a model archive (.zip of espnet_ext.bin.pack_model) nor an "
                          "experiment dir")
     weights = Path(model_file) if model_file else _pick_weights(path)
-    from espnet_ext.bin.raw_audio_config import DEFAULT_NAME, write_raw_audio_config
+    from espnet_ext.asr.raw_audio_config import DEFAULT_NAME, write_raw_audio_config
 
     if fbank_conf:
         return str(write_raw_audio_config(path / "config.yaml", fbank_conf,
@@ -133,7 +133,7 @@ def resolve_model(model: str, model_file: Optional[str] = None, fbank_conf: Opti
 
 def decoder_args(config: str, weights: str, decode_config: Optional[str], overrides: Dict, device: str) -> Dict:
     """The options of espnet_ext.bin.asr_inference for this model: ESPnet's defaults < decode_config < overrides."""
-    from espnet_ext.bin import asr_inference
+    from espnet_ext.asr import speech2text_builder
 
     # ESPnet's parser requires a data source and an output dir; transcribe reads and writes neither.
     cmd = ["--output_dir=unused", "--data_path_and_name_and_type=unused,speech,sound", f"--asr_train_config={config}",
@@ -143,7 +143,7 @@ def decoder_args(config: str, weights: str, decode_config: Optional[str], overri
     for key, value in overrides.items():
         if value is not None:
             cmd += [f"--{key}={value}"]
-    args = vars(asr_inference.get_parser().parse_args(cmd))
+    args = vars(speech2text_builder.get_parser().parse_args(cmd))
     args.pop("config", None)
     return args
 
@@ -153,7 +153,7 @@ class Transcriber:
 
     def __init__(self, args: Dict, lang: Optional[str] = None):
         import espnet_ext  # noqa: F401  (plugins registered before ESPnet builds the model)
-        from espnet_ext.bin.asr_inference import build_speech2text
+        from espnet_ext.asr.speech2text_builder import build_speech2text
 
         self.speech2text = build_speech2text(args)
         self.lang = lang

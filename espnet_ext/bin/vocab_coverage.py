@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 
 
 def main(argv=None) -> int:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from espnet_ext.dataprep.datadir import DataDirError, validate_data_dir, write_kaldi_map
+from espnet_ext.dataprep.datadir import validate_data_dir
+from espnet_ext.fileio.kaldi_map import DataDirError, write_kaldi_map
 from espnet_ext.text.cv_normalize import describe as describe_normalization
 from espnet_ext.text.cv_normalize import normalize
 

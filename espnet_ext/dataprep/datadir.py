@@ -2,82 +2,20 @@
 
 A data dir holds ``wav.scp``, ``text``, ``utt2spk``, ``spk2utt`` and ``utt2lang`` (docs/data_dir.md).
 Every later stage trusts what :func:`validate_data_dir` accepted, so it checks everything a stage would
-otherwise trip over much later, and names the file, line and utterance of the first problem.
+otherwise trip over much later, and names the file, line and utterance of the first problem.  The files are
+read with :mod:`espnet_ext.fileio.kaldi_map`, whose ``DataDirError`` this module raises too.
 """
 
 import logging
-import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
+
+from espnet_ext.fileio import kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError
 
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2lang")
 
 logger = logging.getLogger(__name__)
-
-
-class DataDirError(ValueError):
-    """A data directory that the recipe cannot use; the message names file, line and utterance."""
-
-
-UTF8_BOM = b"\xef\xbb\xbf"
-# Kaldi splits a line at the first run of ASCII blanks: "utt value" and "utt<TAB>value" are the same line.
-_LINE = re.compile(r"([^ \t]*)[ \t]*(.*)$", re.DOTALL)
-
-
-def _decode_line(path: Path, lineno: int, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        key = _LINE.match(raw.decode("utf-8", errors="replace")).group(1)
-        raise DataDirError(f"{path} line {lineno} ({key}): not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
-                           f"{e.start + 1}); re-encode the file as UTF-8") from None
-
-
-def read_kaldi_map(path: Path, allow_empty_value: bool = False, require_sorted: bool = False) -> Dict[str, str]:
-    """Read ``key value...`` lines in order; reject duplicates and (unless allowed) empty values.
-
-    The key ends at the first space or tab (as in Kaldi). A UTF-8 byte-order mark at the start of the file
-    is dropped with a warning; a line that is not UTF-8 is an error naming file, line and utterance.
-    With ``require_sorted``, a key smaller than the one before it (Kaldi's C-locale order, which for UTF-8
-    is Python's string order) is an error naming the first such line.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataDirError(f"{path}: file not found")
-    out: Dict[str, str] = {}
-    prev_key, prev_lineno = None, 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if lineno == 1 and raw.startswith(UTF8_BOM):
-                logger.warning("%s: starts with a UTF-8 byte-order mark; ignoring it (the data-dir copies stage 2 "
-                               "writes have none)", path)
-                raw = raw[len(UTF8_BOM):]
-            line = _decode_line(path, lineno, raw).rstrip("\r\n")
-            if not line.strip():
-                raise DataDirError(f"{path}:{lineno}: blank line")
-            key, value = _LINE.match(line).groups()
-            value = value.strip()
-            if key in out:
-                raise DataDirError(f"{path}:{lineno}: duplicate key '{key}'")
-            if require_sorted and prev_key is not None and key < prev_key:
-                raise DataDirError(
-                    f"{path}:{lineno}: not sorted: key '{key}' comes after '{prev_key}' (line {prev_lineno}); "
-                    f"sort the file by key in the C locale: LC_ALL=C sort -o {path} {path}")
-            if not value and not allow_empty_value:
-                raise DataDirError(f"{path}:{lineno}: utterance '{key}' has an empty value")
-            out[key] = value
-            prev_key, prev_lineno = key, lineno
-    return out
-
-
-def write_kaldi_map(path: Path, mapping: Dict[str, str]) -> None:
-    """Write ``key value`` lines sorted by key (Kaldi's C-locale order) atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for key in sorted(mapping):
-            f.write(f"{key} {mapping[key]}\n")
-    tmp.replace(path)
 
 
 def _check_same_keys(name_a: str, keys_a: Iterable[str], path_b: Path, keys_b: Iterable[str]) -> None:
@@ -105,8 +43,9 @@ class DataDir:
         self.utt2dur = utt2dur
 
     def normalized_files(self) -> Dict[str, Dict[str, str]]:
-        """The parsed ``text utt2spk spk2utt utt2lang`` as written back by :func:`write_kaldi_map`: sorted,
-        one space after the key, no byte-order mark (what stage 2 copies next to the features)."""
+        """The parsed ``text utt2spk spk2utt utt2lang`` as written back by
+        :func:`espnet_ext.fileio.kaldi_map.write_kaldi_map`: sorted, one space after the key, no byte-order mark
+        (what stage 2 copies next to the features)."""
         spk2utt = self.spk2utt
         if spk2utt is None:
             spk2utt = {}
@@ -159,14 +98,14 @@ def validate_data_dir(data_dir: Path, languages: Optional[List[str]] = None, che
 
     # Every file sorted by key (Kaldi's rule; ESPnet's readers and later stages rely on it): an unsorted file
     # is an error naming its first out-of-order line, not something stage 2 silently fixes.
-    wav = read_kaldi_map(data_dir / "wav.scp", require_sorted=True)
-    text = read_kaldi_map(data_dir / "text", allow_empty_value=True, require_sorted=True)
-    utt2spk = read_kaldi_map(data_dir / "utt2spk", require_sorted=True)
-    spk2utt = read_kaldi_map(data_dir / "spk2utt", require_sorted=True)
-    utt2lang = read_kaldi_map(data_dir / "utt2lang", allow_empty_value=True, require_sorted=True)
+    wav = kaldi_map.read_kaldi_map(data_dir / "wav.scp", require_sorted=True)
+    text = kaldi_map.read_kaldi_map(data_dir / "text", allow_empty_value=True, require_sorted=True)
+    utt2spk = kaldi_map.read_kaldi_map(data_dir / "utt2spk", require_sorted=True)
+    spk2utt = kaldi_map.read_kaldi_map(data_dir / "spk2utt", require_sorted=True)
+    utt2lang = kaldi_map.read_kaldi_map(data_dir / "utt2lang", allow_empty_value=True, require_sorted=True)
     utt2dur = None
     if (data_dir / "utt2dur").is_file():
-        utt2dur = read_kaldi_map(data_dir / "utt2dur", require_sorted=True)
+        utt2dur = kaldi_map.read_kaldi_map(data_dir / "utt2dur", require_sorted=True)
     elif duration_tolerance is not None:
         raise DataDirError(f"{data_dir / 'utt2dur'}: required by the duration check, but missing")
     if not wav:

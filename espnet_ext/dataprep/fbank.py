@@ -27,7 +27,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from espnet_ext.dataprep.datadir import DataDirError, validate_data_dir, write_kaldi_map
+from espnet_ext.dataprep.datadir import validate_data_dir
+from espnet_ext.fileio.kaldi_map import DataDirError, write_kaldi_map
 from espnet_ext.utils.stage_marker import stale_reason, write_marker
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Dict, List
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map, write_kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map, write_kaldi_map
 
 
 def read_lang_list(path: Path) -> List[str]:

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map, write_kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map, write_kaldi_map
 from espnet_ext.text.sentencepiece_vocab import train_sentencepiece, write_token_list
 
 logger = logging.getLogger(__name__)

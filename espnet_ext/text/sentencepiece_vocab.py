@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List
 
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 
 logger = logging.getLogger(__name__)
 

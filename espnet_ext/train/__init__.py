@@ -1,1 +1,2 @@
-"""Trainers and iterators for multi-task training (meta-transfer learning, joint training)."""
+"""Trainers and iterators for multi-task training (meta-transfer learning, joint training), and the optimizer
+a task builds (task_optimizer)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 
 # input_layer -> (T -> T'), from the convolutions (kernel, stride) of ESPnet's subsampling modules
 # (espnet.nets.pytorch_backend.transformer.subsampling); tests check each against the module itself.

@@ -59,6 +59,12 @@ def set_error_rate(refs: Dict[str, str], hyps: Dict[str, str], units: Callable[[
     return count
 
 
+def cer_ignoring_spaces(refs: Dict[str, str], hyps: Dict[str, str]) -> ErrorCount:
+    """CER with spaces not counted (CS spacing at language boundaries is a convention): the CER of the
+    code-switching results (paper_results.cs_results_table) and of the synth_cs LM decodings."""
+    return set_error_rate(refs, hyps, lambda text: char_units(text, ignore_space=True))
+
+
 @dataclass
 class LanguageScores:
     cer: Dict[str, ErrorCount] = field(default_factory=dict)

@@ -4,7 +4,7 @@ An attention decoder that loses its alignment repeats a phrase until the maximum
 utterance can add more insertions than its reference has characters; a handful of them can dominate a set's
 CER.  The share of hypotheses longer than ``ratio`` × reference (1.5 by default) tells this failure apart from
 uniformly bad recognition.  Lengths are in characters with spaces not counted, as
-:func:`espnet_ext.bin.cs_results_table.cer` counts them (:func:`espnet_ext.utils.error_rate.char_units`
+:func:`espnet_ext.utils.error_rate.cer_ignoring_spaces` counts them (:func:`espnet_ext.utils.error_rate.char_units`
 with ``ignore_space``).  A missing hypothesis counts as empty (never long); a hypothesis of an empty
 reference counts as long when it is not empty.
 """

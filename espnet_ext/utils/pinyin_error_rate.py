@@ -11,7 +11,8 @@ Units: every CJK character becomes its toned syllable, by the same pypinyin call
 at once so polyphones are resolved in context (银行 -> yin2 hang2, 行走 -> xing2 zou3); a CJK character
 pypinyin has no reading for stays itself.  Every other character (English letters, apostrophes) is one unit
 as it is, and spaces are dropped — so the units align one to one with CER's characters (spaces not
-counted, as in :func:`espnet_ext.bin.cs_results_table.cer`) and the two rates share their denominator.
+counted, as in :func:`espnet_ext.utils.error_rate.cer_ignoring_spaces`) and the two rates share their
+denominator.
 Context for a reference run is the transcript's run, whereas synthesis saw the sentence with punctuation;
 a polyphone next to dropped punctuation can therefore rarely get another reading than was spoken.
 """

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 from espnet_ext.utils.code_switching_stats import tag_tokens
 
 ALL = "all"

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 
 PAPER_EDGES = (100_000, 50_000, 10_000, 1_000)  # Table 7, descending
 SPECIAL_TOKENS = frozenset({"<blank>", "<unk>", "<sos/eos>"})

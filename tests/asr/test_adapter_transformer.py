@@ -172,7 +172,7 @@ def test_saved_model_reloads_through_stock_espnet_with_the_same_state_dict(train
 
 
 def test_decoding_with_adapters_runs_batch_beam_search_with_the_language(trained_dir):
-    from espnet_ext.bin.asr_inference import MultilingualSpeech2Text
+    from espnet_ext.asr.speech2text_builder import MultilingualSpeech2Text
     from espnet.nets.batch_beam_search import BatchBeamSearch
 
     exp = trained_dir["bs_dual_adapters"]

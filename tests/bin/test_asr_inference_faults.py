@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from espnet_ext.bin import asr_inference, score_cer
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from tests.conftest import write_map, write_tone
 
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<space>", "<sos/eos>"]

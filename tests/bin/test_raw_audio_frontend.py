@@ -12,7 +12,7 @@ import yaml
 
 import espnet_ext  # noqa: F401
 from espnet_ext.asr.frontend.stage2_fbank_frontend import Stage2FbankFrontend
-from espnet_ext.bin import raw_audio_config
+from espnet_ext.asr import raw_audio_config
 from espnet_ext.dataprep.fbank import FbankConfig, compute_features, load_audio
 from tests.bin.raw_audio_fixtures import DECODE, FBANK, UTTS, make_experiment
 from tests.conftest import write_tone

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from espnet_ext.bin import asr_inference, compute_token_priors, tau_sweep
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from tests.conftest import write_map
 
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<space>", "<sos/eos>"]

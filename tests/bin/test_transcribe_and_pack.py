@@ -10,8 +10,9 @@ import pytest
 import soundfile
 import yaml
 
+from espnet_ext.asr.packed_model import load_packed
 from espnet_ext.bin import asr_inference, pack_model, transcribe
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from tests.bin.raw_audio_fixtures import DECODE, UTTS, make_experiment
 from tests.conftest import write_tone
 
@@ -114,10 +115,10 @@ def test_pack_round_trip_from_the_archive_alone(experiment, tmp_path_factory, ca
     shutil.copy(archive, alone / "model.zip")
     shutil.rmtree(exp)
     cache = alone / "cache"
-    config, weights = pack_model.load_packed(alone / "model.zip", cache_dir=cache)
+    config, weights = load_packed(alone / "model.zip", cache_dir=cache)
     conf = yaml.safe_load(open(config))
     assert conf["normalize_conf"]["stats_file"].startswith(str(cache.resolve()))
-    assert pack_model.load_packed(alone / "model.zip", cache_dir=cache) == (config, weights)  # reused
+    assert load_packed(alone / "model.zip", cache_dir=cache) == (config, weights)  # reused
 
     wavs = {u: alone / f"{u}.wav" for u in UTTS}
     for u, path in wavs.items():
@@ -132,7 +133,7 @@ def test_pack_round_trip_from_the_archive_alone(experiment, tmp_path_factory, ca
 
     opts = dict(DECODE)
     s2t = Speech2Text(asr_train_config=config, asr_model_file=weights, **opts)
-    feat_config, _ = pack_model.load_packed(alone / "model.zip", cache_dir=cache, features=True)
+    feat_config, _ = load_packed(alone / "model.zip", cache_dir=cache, features=True)
     s2t_feats = Speech2Text(asr_train_config=feat_config, asr_model_file=weights, **opts)
     dumped = dict(kaldiio.load_scp(str(d / "dump" / "feats.scp")))
     for u, path in wavs.items():

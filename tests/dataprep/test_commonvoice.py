@@ -7,7 +7,8 @@ import pytest
 import soundfile
 
 from espnet_ext.dataprep.commonvoice import CAP_TABLES, prepare_commonvoice, resolve_caps
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map, validate_data_dir
+from espnet_ext.dataprep.datadir import validate_data_dir
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 from espnet_ext.text.cv_normalize import normalize
 from tests.cv_helpers import make_release
 

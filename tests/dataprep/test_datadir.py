@@ -2,8 +2,9 @@ import logging
 
 import pytest
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map, validate_data_dir
+from espnet_ext.dataprep.datadir import validate_data_dir
 from espnet_ext.dataprep.language_inventory import read_lang_list, utt2lang_to_utt2lid
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 from tests.conftest import make_data_dir, write_tone
 
 

@@ -4,8 +4,8 @@ import kaldiio
 import numpy as np
 import pytest
 
-from espnet_ext.dataprep.datadir import DataDirError, read_kaldi_map
 from espnet_ext.dataprep.fbank import DONE_MARKER, FbankConfig, extract_data_dir
+from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 from tests.conftest import make_data_dir
 
 

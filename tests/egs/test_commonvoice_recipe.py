@@ -1,6 +1,6 @@
 """egs/commonvoice_a2/asr1 stages 1-3 (data, fbank, per-language vocabulary + token statistics) on a miniature
 CommonVoice release in the real layout; stages 4-7 are the same asr.sh code covered by test_recipe_e2e.py.
-Also the Table 1 results generator (espnet_ext.bin.a2_results_table)."""
+Also the Table 1 results generator (paper_results.a2_results_table)."""
 
 import json
 import os
@@ -11,9 +11,10 @@ from pathlib import Path
 import kaldiio
 import pytest
 
-from espnet_ext.bin.a2_results_table import PAPER_ROWS, PAPER_TABLE1, main as results_main, paper_cers, render
-from espnet_ext.dataprep.datadir import read_kaldi_map, validate_data_dir
+from espnet_ext.dataprep.datadir import validate_data_dir
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.text.sentencepiece_vocab import check_token_list_matches
+from paper_results.a2_results_table import PAPER_ROWS, PAPER_TABLE1, main as results_main, paper_cers, render
 from tests.conftest import REPO
 from tests.cv_helpers import make_release
 
@@ -110,7 +111,7 @@ def test_results_table_params_column(tmp_path, capsys):
 def test_results_table_png(tmp_path):
     from PIL import Image
 
-    from espnet_ext.bin.a2_results_table import GROUPS, plot
+    from paper_results.a2_results_table import GROUPS, plot
 
     experiments = {"SMT": {"en": 30.0, "sv": 60.0}, "A2": {"en": 25.0, "sv": 40.0, "zh": 70.0}}
     png = tmp_path / "plots" / "table1.png"
@@ -123,7 +124,7 @@ def test_results_table_png(tmp_path):
 
 
 def test_results_table_json_feeds_seed_summary(tmp_path, capsys):
-    from espnet_ext.bin import seed_summary
+    from paper_results import seed_summary
 
     langs = ("en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv")
     runs = []

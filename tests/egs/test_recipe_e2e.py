@@ -12,7 +12,8 @@ import kaldiio
 import pytest
 import yaml
 
-from espnet_ext.dataprep.datadir import read_kaldi_map, validate_data_dir
+from espnet_ext.dataprep.datadir import validate_data_dir
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.text.sentencepiece_vocab import read_token_list
 from tests.conftest import REPO
 

@@ -13,8 +13,9 @@ import kaldiio
 import pytest
 
 from espnet_ext.bin import compute_fbank
-from espnet_ext.dataprep.datadir import read_kaldi_map, validate_data_dir
+from espnet_ext.dataprep.datadir import validate_data_dir
 from espnet_ext.dataprep.synth_cs_corpus import ALL_SETS
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from tests.conftest import REPO
 
 RECIPE = REPO / "egs" / "synth_cs" / "asr1"

@@ -21,7 +21,7 @@
 #    10  LM perplexity on cs_dev / cs_test in the layout of Table 4
 #    11  decoding of cs_test with the LM (eq. 5): N-best rescoring, shallow fusion, plain; CER/MER + time ratio
 #   --seed N trains with ESPnet's --seed N into asr_<mode>_seedN (stages 5-8), for mean +- std over seeds
-#   (espnet_ext.bin.seed_summary); --test_sets "cs_test" limits stages 7-8 to CS. Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
+#   (paper_results.seed_summary); --test_sets "cs_test" limits stages 7-8 to CS. Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
 #   meta_* modes draw D_val each iteration from the whole CS pool (Algorithm 1); meta_en_zh_cs_fixed is the ablation
 #   with a fixed CS-b target split. Defaults: the CPU model that learns on cs_demo (RESULTS.md).
 set -euo pipefail
@@ -196,11 +196,11 @@ if sel 8; then
     log "Stage 8: tables and Fig. 2 -> ${results}"
     mkdir -p "${results}"
     runs=(); for e in $(all_exps); do runs+=("${e}=${expdir}/asr_$(tag_of "${e}")"); done
-    ${python} -m espnet_ext.bin.cs_results_table --feats_dir "${feats_dir}" --test_sets ${test_sets} \
+    ${python} -m paper_results.cs_results_table --feats_dir "${feats_dir}" --test_sets ${test_sets} \
         --decode_tag "decode_$(basename "${inference_config}" .yaml)_${inference_model%.pth}" \
         --out "${results}/results.md" "${runs[@]}"
     curves=(); for m in ${modes}; do curves+=("${m}=${expdir}/asr_$(tag_of "${m}")"); done  # Fig. 2: training modes
-    ${python} -m espnet_ext.utils.plot_validation_curves "${curves[@]}" --sets cs en zh \
+    ${python} -m paper_results.plot_validation_curves "${curves[@]}" --sets cs en zh \
         --out "${results}/fig2_validation_loss.png"
     ${python} -m espnet_ext.utils.code_switching_stats "${datadir}"/{cs_train,cs_a_train,cs_b_train,cs_dev,cs_test}/text \
         > "${results}/table1_cmi_spf.jsonl"

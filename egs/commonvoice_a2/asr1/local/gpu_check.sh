@@ -62,7 +62,7 @@ log "Decoding ${ndec} utterances (beam 10, CTC weight 0.5) and writing ${out}/gp
 "${py}" - "${out}" "${ndec}" "${train_wall}" "${steps}" <<'PY'
 import json, re, sys, time, kaldiio, torch
 from pathlib import Path
-from espnet_ext.bin.asr_inference import MultilingualSpeech2Text
+from espnet_ext.asr.speech2text_builder import MultilingualSpeech2Text
 out, ndec, train_wall, steps = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 log = (out / "train.stdout").read_text()  # ESPnet logs to stderr when not run under a job wrapper
 summary = [l for l in log.splitlines() if "2epoch results" in l]

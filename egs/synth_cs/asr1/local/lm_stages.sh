@@ -219,8 +219,8 @@ print(float(d.get("lm_weight", 0.0)), float(d.get("word_count_weight", 0.0)))' "
 import json, re, sys
 from datetime import datetime
 from pathlib import Path
-from espnet_ext.bin.cs_results_table import cer
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.error_rate import cer_ignoring_spaces
 from espnet_ext.utils.mixed_error_rate import mixed_error_rate
 
 TS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
@@ -255,7 +255,7 @@ for label, dec, rescored in zip(rows[0::3], rows[1::3], rows[2::3]):
     hyp_file = Path(rescored) / "text" if rescored else dec / "text"
     hyps = read_kaldi_map(hyp_file, allow_empty_value=True)
     seconds = search_seconds(dec)
-    row = {"decoding": label, "hyp": str(hyp_file), "cer": round(cer(refs, hyps).rate, 2),
+    row = {"decoding": label, "hyp": str(hyp_file), "cer": round(cer_ignoring_spaces(refs, hyps).rate, 2),
            "mer": round(mixed_error_rate(refs, hyps).rate, 2), "search_s": round(seconds, 2)}
     if rescored:
         summary = json.loads((Path(rescored) / "summary.json").read_text(encoding="utf-8"))

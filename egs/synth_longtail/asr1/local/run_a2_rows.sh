@@ -19,7 +19,7 @@
 #   --seed      ESPnet's training seed (default: its own, 0); rows then go to exp/<corpus>/asr_<conf>_seedN/ and
 #               the tables to exp/<corpus>/a2_rows_seedN/, so runs of several seeds sit side by side
 # Writes exp/<corpus>/a2_rows/{table1.md,table1.json,table1.png,tau_sweep/...} and logs to exp/<corpus>/a2_rows/logs/.
-# table1.json of several seeds: python -m espnet_ext.bin.seed_summary --field "" 1=.../a2_rows_seed1/table1.json ...
+# table1.json of several seeds: python -m paper_results.seed_summary --field "" 1=.../a2_rows_seed1/table1.json ...
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run_a2_rows.sh:${BASH_LINENO[0]}) $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -133,9 +133,9 @@ for r in ${ORDER} ${PRETRAINED_ORDER}; do
     done
 done
 if [ "${#table_args[@]}" -gt 0 ]; then
-    ${python} -m espnet_ext.bin.a2_results_table "${table_args[@]}" "${paper_args[@]}" --png "${out}/table1.png" \
+    ${python} -m paper_results.a2_results_table "${table_args[@]}" "${paper_args[@]}" --png "${out}/table1.png" \
         > "${out}/table1.md"
-    ${python} -m espnet_ext.bin.a2_results_table "${table_args[@]}" --format json > "${out}/table1.json"
+    ${python} -m paper_results.a2_results_table "${table_args[@]}" --format json > "${out}/table1.json"
     log "wrote ${out}/table1.md"; cat "${out}/table1.md"
 fi
 [ "${failed}" -eq 0 ] || die "some rows failed (logs in ${out}/logs)"

@@ -1,7 +1,7 @@
 """Our CERs in the layout of the A2 paper's Table 1, with the paper's numbers beside them.
 
 Usage:
-    python -m espnet_ext.bin.a2_results_table \
+    python -m paper_results.a2_results_table \
         --exp "SMT=exp/full/asr_train_smt_transformer/decode_decode_asr_valid.acc.ave/test/results.json" \
         --exp "A2 (Adjust-Inference)=exp/full/asr_.../results.json" [--paper_row "SMT=SMT"] [--format md|tsv|json] \
         [--png table1.png]
@@ -139,7 +139,7 @@ def table_rows(ours: Dict[str, float], paper: Optional[Dict[str, float]], groups
 def table_values(experiments: Dict[str, Dict[str, float]], groups: Dict[str, Tuple[str, ...]]
                  ) -> Dict[str, Dict[str, float]]:
     """Our numbers only, keyed like the table's header, for tools that read ``{row: {column: number}}`` such as
-    espnet_ext.bin.seed_summary. A cell the table shows as "-" is left out."""
+    paper_results.seed_summary. A cell the table shows as "-" is left out."""
     return {name: {c: round(v, 4) for c, v in column_values(ours, groups).items() if v is not None}
             for name, ours in experiments.items()}
 
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     p.add_argument("--paper_row", action="append", default=[], help="NAME=paper row (default: same name)")
     p.add_argument("--groups", type=parse_groups, default=GROUPS)
     p.add_argument("--format", default="md", choices=["md", "tsv", "json"],
-                   help="json: our CERs only, {row: {column: CER}} (input of espnet_ext.bin.seed_summary)")
+                   help="json: our CERs only, {row: {column: CER}} (input of paper_results.seed_summary)")
     p.add_argument("--png", type=Path, default=None, help="also draw the table as grouped bars into this PNG")
     p.add_argument("--params", action="append", default=[],
                    help="NAME=COUNT: the row's number of parameters (default: counted from its model file)")

@@ -1,7 +1,7 @@
 """Decoding time with Adjust-Inference vs without: same model, same data, one process (not a test).
 
 Usage:
-    python -m espnet_ext.bin.bench_adjust_inference --asr_train_config exp/asr_X/config.yaml \
+    python -m benchmarks.bench_adjust_inference --asr_train_config exp/asr_X/config.yaml \
         --asr_model_file exp/asr_X/valid.acc.ave.pth --data_path_and_name_and_type dump/fbank/dev/feats.scp,speech,kaldi_ark \
         --utt2lang dump/fbank/dev/utt2lang --output_dir /tmp/bench --bench_tau 0.3 --bench_repeats 5 \
         [--bench_max_utts 20] [--token_prior PATH] [decoding options, e.g. --config conf/decode_asr.yaml]
@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-from espnet_ext.dataprep.datadir import read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 
 
 def time_decoding(speech2text, utts: Sequence[Tuple[str, object]],
@@ -42,8 +42,8 @@ def main(cmd=None) -> int:
     import kaldiio
 
     from espnet_ext.asr.scorers.logit_adjusted_scorer import LogitAdjustedScorer
-    from espnet_ext.bin.asr_inference import build_speech2text
-    from espnet_ext.bin.asr_inference import get_parser as inference_parser
+    from espnet_ext.asr.speech2text_builder import build_speech2text
+    from espnet_ext.asr.speech2text_builder import get_parser as inference_parser
 
     parser = inference_parser()
     parser.add_argument("--bench_tau", type=float, default=0.3)

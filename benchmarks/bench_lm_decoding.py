@@ -1,7 +1,7 @@
 """Decoding time with vs without LM shallow fusion of eq. 5 (Winata et al., ACL 2020, §4.2): not a test.
 
 Usage:
-    python -m espnet_ext.bin.bench_lm_decoding [--utts 8] [--frames 60] [--repeats 3] [--beam_size 5] \\
+    python -m benchmarks.bench_lm_decoding [--utts 8] [--frames 60] [--repeats 3] [--beam_size 5] \\
         [--asr_unit 32 --lm_unit 256]
 
 Builds a tiny random transformer ASR model and a 2-layer LSTM LM (espnet_ext.tasks.multitask_lm) over the
@@ -73,7 +73,7 @@ def main(cmd: Optional[List[str]] = None) -> int:
     from espnet2.bin.asr_inference import Speech2Text
 
     from espnet_ext.asr.scorers.word_count_bonus import WordCountBonus
-    from espnet_ext.bin.bench_adjust_inference import time_decoding
+    from benchmarks.bench_adjust_inference import time_decoding
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--utts", type=int, default=8)

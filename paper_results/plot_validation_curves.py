@@ -8,9 +8,9 @@ checkpoint) is read from there; ESPnet logs each validation stat under its own n
 ``MetaTransferTrainer`` reports each validation set as ``<set>_loss``; the x axis is the iteration count at the
 end of each epoch, so a run with ``--num_iters_per_epoch N`` gives a point every N iterations.
 
-Usage: python -m espnet_ext.utils.plot_validation_curves --out fig2.png --sets cs en zh \\
+Usage: python -m paper_results.plot_validation_curves --out fig2.png --sets cs en zh \\
            only_cs=exp/asr_only_cs joint=exp/asr_joint meta=exp/asr_meta
-       python -m espnet_ext.utils.plot_validation_curves --out dev.png --stats cer_ctc acc smt=exp/asr_smt a2=exp/asr_a2
+       python -m paper_results.plot_validation_curves --out dev.png --stats cer_ctc acc smt=exp/asr_smt a2=exp/asr_a2
        (``--table sweep.md [--at 400]`` also writes each run's values at iteration 400 / its last epoch)
 """
 

@@ -1,9 +1,9 @@
-"""espnet_ext.bin.prep_throughput: stage-2 throughput table, JSON and plot (figures are not timed here)."""
+"""benchmarks.prep_throughput: stage-2 throughput table, JSON and plot (figures are not timed here)."""
 
 import json
 
-from espnet_ext.bin.prep_throughput import main
-from espnet_ext.utils.bench_fixtures import make_wav_data_dir
+from benchmarks.bench_fixtures import make_wav_data_dir
+from benchmarks.prep_throughput import main
 from tests.conftest import REPO
 
 

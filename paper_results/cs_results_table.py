@@ -1,6 +1,6 @@
 """CER per training mode and test set beside the meta-transfer paper's Tables 2 and 3 (Winata et al., ACL 2020).
 
-    python -m espnet_ext.bin.cs_results_table --feats_dir dump/cs_demo/fbank \\
+    python -m paper_results.cs_results_table --feats_dir dump/cs_demo/fbank \\
         --decode_tag decode_decode_mtl_cs_valid.loss.ave \\
         --test_sets cs_test en_test zh_test --out exp/cs_demo/results/results.md \\
         only_cs=exp/cs_demo/asr_only_cs meta_en_zh_cs=exp/cs_demo/asr_meta_en_zh_cs ...
@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from espnet_ext.dataprep.datadir import read_kaldi_map
-from espnet_ext.utils.error_rate import ErrorCount, char_units, set_error_rate
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.error_rate import cer_ignoring_spaces
 from espnet_ext.utils.hypothesis_length import long_hypothesis_share
 from espnet_ext.utils.mixed_error_rate import mixed_error_rate
 from espnet_ext.utils.pinyin_error_rate import pinyin_error_rate
@@ -54,11 +54,6 @@ LABELS = {"only_cs": "Only CS", "joint_en_zh": "Joint (EN + ZH)", "joint_en_cs":
           "meta_en_zh_cs_fixed": "Meta-transfer, fixed CS-b target (ablation)"}
 
 
-def cer(refs: Dict[str, str], hyps: Dict[str, str]) -> ErrorCount:
-    """CER with spaces not counted (CS spacing at language boundaries is a convention)."""
-    return set_error_rate(refs, hyps, lambda text: char_units(text, ignore_space=True))
-
-
 def score_runs(runs: Dict[str, Path], feats_dir: Path, decode_tag: str, test_sets: List[str]) -> Dict[str, dict]:
     """{mode: {cs, cs_mer, en, zh, cs_pinyin, zh_pinyin, long_hyp}} in percent (those of ``test_sets``; long_hyp
     pools all of them); a missing decoding raises naming the file."""
@@ -74,7 +69,7 @@ def score_runs(runs: Dict[str, Path], feats_dir: Path, decode_tag: str, test_set
             if not hyp_file.is_file():
                 raise FileNotFoundError(f"{hyp_file}: no decoding of {s} for mode '{mode}' (run stage 7)")
             hyps = read_kaldi_map(hyp_file, allow_empty_value=True)
-            row[key] = round(cer(refs, hyps).rate, 2)
+            row[key] = round(cer_ignoring_spaces(refs, hyps).rate, 2)
             if key == "cs":
                 row["cs_mer"] = round(mixed_error_rate(refs, hyps).rate, 2)
             if key in ("cs", "zh"):

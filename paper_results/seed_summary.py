@@ -1,10 +1,10 @@
 """Mean ± standard deviation of result tables over training seeds (issue: key comparisons over 3 seeds).
 
-    python -m espnet_ext.bin.seed_summary --field ours --out results/seeds/cs_seeds.md \\
+    python -m paper_results.seed_summary --field ours --out results/seeds/cs_seeds.md \\
         1=exp/cs_demo/results_seed1/results.json 2=exp/cs_demo/results_seed2/results.json ...
 
 Each input is a JSON file of one seed; ``--field`` is the dot path to a table ``{row: {column: number}}``
-inside it (``ours`` for :mod:`espnet_ext.bin.cs_results_table`).  Every seed must hold the same rows and
+inside it (``ours`` for :mod:`paper_results.cs_results_table`).  Every seed must hold the same rows and
 columns: a row or column missing from one seed is an error naming the file, since a mean over a different
 number of seeds would look like the others.  The standard deviation is the sample one (ddof = 1), the usual
 "± std over seeds"; with one seed it is undefined and the tool refuses.  Writes the markdown table, a JSON

@@ -1,4 +1,4 @@
-"""Synthetic inputs of the benchmark (espnet_ext.bin.benchmark), built on the machine; nothing is downloaded.
+"""Synthetic inputs of the benchmark (benchmarks.benchmark), built on the machine; nothing is downloaded.
 
 * :func:`make_bert_checkpoint` — a random BERT checkpoint dir (``BertModel.save_pretrained`` + a hand-made
   WordPiece vocabulary) of the multilingual-e5-small layer shape, for the ``pretrained_lm`` decoder.

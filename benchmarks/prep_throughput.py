@@ -1,7 +1,7 @@
 """Data-prep throughput of stage 2 (audio -> fbank) and its scaling with --nj: hours of audio per minute.
 
 Usage (the CommonVoice recipe: wav.scp of 48 kHz MP3 clips, decoded and resampled to 16 kHz by stage 2):
-    python -m espnet_ext.bin.prep_throughput --data_dir data/full/train --conf conf/fbank.yaml \
+    python -m benchmarks.prep_throughput --data_dir data/full/train --conf conf/fbank.yaml \
         --nj 1 2 4 --out_dir results/prep_throughput [--repeats 2]
 
 Each --nj value runs ``espnet_ext.bin.compute_fbank`` in a fresh process on the same data dir (output to a
@@ -24,7 +24,7 @@ from typing import Dict, List
 
 import yaml
 
-from espnet_ext.utils.machine_info import machine_description
+from benchmarks.machine_info import machine_description
 
 
 def audio_seconds(feats_dir: Path, frame_shift_ms: float) -> float:

@@ -1,8 +1,8 @@
-"""espnet_ext.bin.bench_adapters.task_optimizer: the optimizer a training conf builds, fused Adam on request."""
+"""espnet_ext.train.task_optimizer: the optimizer a training conf builds, fused Adam on request."""
 
 import torch
 
-from espnet_ext.bin.bench_adapters import task_optimizer
+from espnet_ext.train.task_optimizer import task_optimizer
 
 
 def test_fused_adam_on_request_steps_like_the_default_loop():

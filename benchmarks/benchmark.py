@@ -2,13 +2,13 @@
 training, decoding real-time factor, fbank throughput — every figure a ratio.  Not a test.
 
 Usage:
-    python -m espnet_ext.bin.benchmark [--out_dir docs] [--quick] [--sections training meta decoding fbank]
+    python -m benchmarks.benchmark [--out_dir docs] [--quick] [--sections training meta decoding fbank]
         [--threads 1] [--train_steps N] [--decode_repeats N] ...
 
 Writes <out_dir>/benchmarks.md (machine, table of ratios with absolute figures, how noise was estimated; the
-text is espnet_ext/utils/bench_report.py's) and <out_dir>/benchmarks.json (all samples).  ``--quick`` is a
-shortened smoke test.  Each section reuses the per-component tools espnet_ext/bin/bench_*.py; the shared
-statistics are espnet_ext/utils/bench_stats.py, the synthetic inputs espnet_ext/utils/bench_fixtures.py.
+text is benchmarks/bench_report.py's) and <out_dir>/benchmarks.json (all samples).  ``--quick`` is a
+shortened smoke test.  Each section reuses the per-component tools benchmarks/bench_*.py; the shared
+statistics are benchmarks/bench_stats.py, the synthetic inputs benchmarks/bench_fixtures.py.
 """
 
 import argparse
@@ -23,12 +23,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Dict, List, Tuple
 
-from espnet_ext.utils.bench_report import AA_VARIANT, write_report
-from espnet_ext.utils.bench_stats import compare, measure, rotation
-from espnet_ext.utils.machine_info import machine_description
+from benchmarks.bench_report import AA_VARIANT, write_report
+from benchmarks.bench_stats import compare, measure, rotation
+from benchmarks.machine_info import machine_description
 
 logger = logging.getLogger("espnet_ext.benchmark")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 STOCK = "stock"
 SECTIONS = ("training", "meta", "decoding", "fbank")
 CONFIGS = {
@@ -64,10 +64,10 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     import torch
     from espnet2.tasks.asr import ASRTask
 
-    from espnet_ext.bin.bench_adapters import (A2_LANGUAGES, build, make_batch, peak_step_memory, step,
-                                              task_optimizer, token_list)
+    from benchmarks.bench_adapters import A2_LANGUAGES, build, make_batch, peak_step_memory, step, token_list
+    from benchmarks.bench_fixtures import make_bert_checkpoint, write_token_prior
     from espnet_ext.tasks.asr import MultilingualASRTask
-    from espnet_ext.utils.bench_fixtures import make_bert_checkpoint, write_token_prior
+    from espnet_ext.train.task_optimizer import task_optimizer
 
     langs = A2_LANGUAGES
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,8 +131,8 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
 
 # ------------------------------------------------------------------------------------------ meta-transfer
 def bench_meta(opts) -> Tuple[List[Dict], Dict, Dict]:
-    from espnet_ext.bin.bench_adapters import held_bytes, peak_call_memory
-    from espnet_ext.bin.bench_meta_transfer import ModeRunner, make_items
+    from benchmarks.bench_adapters import held_bytes, peak_call_memory
+    from benchmarks.bench_meta_transfer import ModeRunner, make_items
 
     ns = SimpleNamespace(config=str(REPO / CONFIGS["meta"]), sources=["en", "zh", "cs_a"], target="cs_b", batch=4,
                          frames=300, dim=80, vocab=200)
@@ -175,10 +175,10 @@ def bench_decoding(opts) -> Tuple[List[Dict], Dict, Dict]:
     from espnet2.bin.asr_inference import Speech2Text
     from espnet2.tasks.asr import ASRTask
 
-    from espnet_ext.bin.asr_inference import _speech2text_kwargs, build_speech2text, get_parser
-    from espnet_ext.bin.bench_adjust_inference import time_decoding
-    from espnet_ext.bin.bench_lm_decoding import TOKENS, write_lm, write_model, write_tokens
-    from espnet_ext.utils.bench_fixtures import random_features, write_token_prior
+    from benchmarks.bench_adjust_inference import time_decoding
+    from benchmarks.bench_fixtures import random_features, write_token_prior
+    from benchmarks.bench_lm_decoding import TOKENS, write_lm, write_model, write_tokens
+    from espnet_ext.asr.speech2text_builder import _speech2text_kwargs, build_speech2text, get_parser
 
     frames = [int(f) for f in np.linspace(300, 500, opts.decode_utts)] if opts.decode_utts > 1 else [400]
     utts = list(enumerate(random_features(frames, FEAT_DIM)))
@@ -243,8 +243,8 @@ def _children_cpu() -> float:
 def bench_fbank(opts) -> Tuple[List[Dict], Dict, Dict]:
     """compute_fbank --nj 1 vs --nj 2 on a large and a 2-utterance data dir: the large one gives the user's
     throughput; the difference of the two removes the fixed cost (worker start-up), leaving the scaling."""
+    from benchmarks.bench_fixtures import make_wav_data_dir
     from espnet_ext.bin import compute_fbank
-    from espnet_ext.utils.bench_fixtures import make_wav_data_dir
 
     sizes = {"small": 2, "large": opts.fbank_utts}
     audio_s = {k: n * opts.fbank_seconds for k, n in sizes.items()}
@@ -345,7 +345,7 @@ def main(argv=None) -> int:
     machine["torch_threads"] = torch.get_num_threads()
     logger.info("machine: %s", machine)
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = {"command": " ".join(["python -m espnet_ext.bin.benchmark"] + argv), "quick": opts.quick,
+    result = {"command": " ".join(["python -m benchmarks.benchmark"] + argv), "quick": opts.quick,
               "machine": machine, "settings": {}, "rows": [], "details": {}}
     for section in opts.sections:
         logger.info("=== %s", section)

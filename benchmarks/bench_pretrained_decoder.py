@@ -1,7 +1,7 @@
 """Training step time of the pretrained-LM decoder vs ESPnet's transformer decoder (same encoder).
 
 Usage:
-    python -m espnet_ext.bin.bench_pretrained_decoder --pretrained_path downloads/e5_small_hf \
+    python -m benchmarks.bench_pretrained_decoder --pretrained_path downloads/e5_small_hf \
         [--num_blocks 4] [--vocab 300] [--batch 8] [--frames 400] [--tokens 30] [--steps 5] [--device cpu]
 
 Builds two hybrid CTC/attention models that differ only in the decoder (the transformer decoder of

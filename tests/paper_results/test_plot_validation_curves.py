@@ -1,6 +1,6 @@
 import torch
 
-from espnet_ext.utils.plot_validation_curves import main, read_curves
+from paper_results.plot_validation_curves import main, read_curves
 
 
 def _fake_exp(d, losses):
@@ -34,7 +34,7 @@ def _fake_board(d, cer):
 def test_tensorboard_record_when_no_checkpoint(tmp_path):
     import pytest
 
-    from espnet_ext.utils.plot_validation_curves import read_valid_stats
+    from paper_results.plot_validation_curves import read_valid_stats
 
     smt = _fake_board(tmp_path / "smt", [0.5, 0.25])
     got = read_valid_stats(smt, ["cer_ctc", "acc", "cs_loss"])

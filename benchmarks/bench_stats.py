@@ -1,4 +1,4 @@
-"""Paired timing statistics of the benchmark (espnet_ext.bin.benchmark): medians, ratios, their spread.
+"""Paired timing statistics of the benchmark (benchmarks.benchmark): medians, ratios, their spread.
 
 A comparison times a baseline and a variant back to back in every repeat (the order rotated from repeat to
 repeat, :func:`rotation`), so both see the same machine load; each repeat gives one ratio variant/baseline

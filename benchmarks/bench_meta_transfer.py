@@ -1,6 +1,6 @@
 """Benchmark: meta-transfer step vs joint-training step on the same tasks and batch sizes.
 
-Usage: python -m espnet_ext.bin.bench_meta_transfer [--config conf/tuning/train_mtl_cs_transformer_cpu.yaml]
+Usage: python -m benchmarks.bench_meta_transfer [--config conf/tuning/train_mtl_cs_transformer_cpu.yaml]
            [--batch 4] [--frames 300] [--steps 5] [--sources en zh cs_a]
 
 Both modes run ``MetaTransferTrainer.train_one_epoch`` on identical random batches (one per source task plus

@@ -1,11 +1,11 @@
-"""espnet_ext.bin.seed_summary: mean ± sample std over seeds, errors that name the file."""
+"""paper_results.seed_summary: mean ± sample std over seeds, errors that name the file."""
 
 import json
 import math
 
 import pytest
 
-from espnet_ext.bin import seed_summary
+from paper_results import seed_summary
 
 
 def _write(path, table, field="ours"):

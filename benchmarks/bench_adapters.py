@@ -1,7 +1,7 @@
 """Cost of A2 "BS + Dual-Adapters" (encoder and decoder) against the SMT model of the same size.
 
 Usage:
-    python -m espnet_ext.bin.bench_adapters [--device cpu|cuda] [--steps 10] [--warmup 2] \
+    python -m benchmarks.bench_adapters [--device cpu|cuda] [--steps 10] [--warmup 2] \
         [--smt_config conf/tuning/train_smt_transformer_cpu.yaml] \
         [--a2_config conf/tuning/train_a2_bs_dual_adapters_cpu.yaml]
 
@@ -28,8 +28,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
+from espnet_ext.train.task_optimizer import task_optimizer
+
 A2_LANGUAGES = ["en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv"]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def token_list(vocab: int) -> List[str]:
@@ -54,18 +56,6 @@ def build(config: Path, vocab: int, languages: Optional[List[str]], workdir: Pat
     args = task.get_parser().parse_args(argv + list(extra_args))
     torch.manual_seed(0)
     return task.build_model(args)
-
-
-def task_optimizer(model: torch.nn.Module, task=None, lr: float = 1e-4,
-                   fused: bool = False) -> torch.optim.Optimizer:
-    """The Adam optimizer that ``task``'s training builds for ``model`` (default ``MultilingualASRTask``) from
-    ``optim: adam`` and ``optim_conf: {lr: ..., fused: true}`` when ``fused`` (PyTorch's default otherwise)."""
-    if task is None:
-        from espnet_ext.tasks.asr import MultilingualASRTask as task
-    conf = {"lr": lr, "fused": True} if fused else {"lr": lr}
-    args = argparse.Namespace(optim="adam", optim_conf=conf, sharded_ddp=False, exclude_weight_decay=False,
-                              exclude_weight_decay_conf={})
-    return task.build_optimizers(args, model)[0]
 
 
 def make_batch(langs: torch.Tensor, frames: int, text_len: int, vocab: int, gen: torch.Generator, device,

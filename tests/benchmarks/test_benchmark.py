@@ -1,13 +1,12 @@
-"""The fast pieces of the benchmark (espnet_ext.bin.benchmark): statistics, report writer, machine description,
+"""The fast pieces of the benchmark (benchmarks.benchmark): statistics, report writer, machine description,
 synthetic inputs, presets.  No timing is asserted."""
 
 import json
 
 import pytest
 
-from espnet_ext.bin import benchmark
-from espnet_ext.utils import bench_report, bench_stats, machine_info
-from espnet_ext.utils.bench_fixtures import make_wav_data_dir, random_features, write_token_prior
+from benchmarks import bench_report, bench_stats, benchmark, machine_info
+from benchmarks.bench_fixtures import make_wav_data_dir, random_features, write_token_prior
 
 
 # ------------------------------------------------------------------------------------------ statistics
@@ -71,7 +70,7 @@ def _result():
                                 "RTF", note="mean 1-best length 40.0"),
             bench_stats.compare("feature extraction", "throughput (wall)", "nj 1", "nj 2", [500.0], [900.0],
                                 "s audio/s", higher_is_better=True)]
-    return {"command": "python -m espnet_ext.bin.benchmark --quick", "quick": True,
+    return {"command": "python -m benchmarks.benchmark --quick", "quick": True,
             "machine": {"cpu_model": "Test CPU 9000", "logical_cores": 2, "load_average_1_5_15min": [1.0, 0.5, 0.25]},
             "settings": {"training": {"frames": 300, "vocab": 300}}, "rows": rows, "details": {}, "total_wall_s": 12.3}
 
@@ -102,7 +101,7 @@ def test_render_markdown_has_sections_machine_notes_and_noise():
     assert "* decoding / lm_fusion: mean 1-best length 40.0" in md
     assert "`frames`=300" in md
     assert bench_report.AA_VARIANT in md
-    assert "python -m espnet_ext.bin.benchmark --quick" in md
+    assert "python -m benchmarks.benchmark --quick" in md
     assert "smoke-test run" not in bench_report.render_markdown(dict(_result(), quick=False))
 
 

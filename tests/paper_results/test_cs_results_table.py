@@ -3,7 +3,7 @@ then pinyin error rates on CS / ZH and the share of looping (> 1.5 × reference)
 
 import json
 
-from espnet_ext.bin import cs_results_table as crt
+from paper_results import cs_results_table as crt
 
 
 def _write(path, mapping):
