@@ -159,7 +159,7 @@ LM_CONFS = sorted((REPO / "conf" / "lm").glob("*.yaml"))
 
 
 def test_there_are_lm_confs():
-    assert {p.name for p in LM_CONFS} == {"train_lm_only_cs.yaml", "train_lm_joint.yaml", "train_lm_meta.yaml",
+    assert {p.name for p in LM_CONFS} == {"train_lm.yaml", "train_lm_meta.yaml",
                                           "finetune_lm.yaml"}
 
 

