@@ -1,4 +1,4 @@
-"""docs/benchmarks.md and docs/benchmarks.json from a benchmark result (benchmarks.benchmark).
+"""benchmarks/results/benchmarks.md and benchmarks/results/benchmarks.json from a benchmark result (benchmarks.benchmark).
 
 The result is a dict: ``command``, ``quick``, ``machine`` (benchmarks.machine_info), ``settings``
 (section -> options), ``rows`` (benchmarks.bench_stats.compare dicts), ``details`` (raw samples) and
@@ -21,7 +21,7 @@ each figure as a **ratio variant / baseline** (below 1: cheaper or faster; for t
 Run it (sets up the venv like `tools/test.sh`, then runs the benchmark; about ten minutes on 2 CPU cores):
 
 ```sh
-bash tools/benchmark.sh                   # = python -m benchmarks.benchmark --out_dir docs
+bash tools/benchmark.sh                   # = python -m benchmarks.benchmark --out_dir benchmarks/results
 bash tools/benchmark.sh --quick           # a shortened smoke test: its numbers mean nothing
 python -m benchmarks.benchmark --help     # repeats, sizes, torch threads, where to write
 ```
@@ -117,7 +117,7 @@ def _notes(result: Dict) -> List[Tuple[str, str]]:
 
 
 def render_markdown(result: Dict) -> str:
-    """The whole docs/benchmarks.md text."""
+    """The whole benchmarks/results/benchmarks.md text."""
     out = [INTRO]
     if result.get("quick"):
         out += ["> **This is a `--quick` smoke-test run: too few repeats for the numbers to mean anything.**", ""]

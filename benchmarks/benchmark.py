@@ -2,7 +2,7 @@
 training, decoding real-time factor, fbank throughput — every figure a ratio.  Not a test.
 
 Usage:
-    python -m benchmarks.benchmark [--out_dir docs] [--quick] [--sections training meta decoding fbank]
+    python -m benchmarks.benchmark [--out_dir benchmarks/results] [--quick] [--sections training meta decoding fbank]
         [--threads 1] [--train_steps N] [--decode_repeats N] ...
 
 Writes <out_dir>/benchmarks.md (machine, table of ratios with absolute figures, how noise was estimated; the
@@ -306,7 +306,7 @@ BENCHES = {"training": bench_training, "meta": bench_meta, "decoding": bench_dec
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out_dir", type=Path, default=REPO / "docs", help="where benchmarks.md/.json go")
+    p.add_argument("--out_dir", type=Path, default=REPO / "benchmarks" / "results", help="where benchmarks.md/.json go")
     p.add_argument("--quick", action="store_true", help="shortened smoke-test run (numbers mean nothing)")
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: PyTorch's default)")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Usage: bash tools/benchmark.sh [--out_dir docs] [--quick] [other options of benchmarks.benchmark]
+# Usage: bash tools/benchmark.sh [--out_dir benchmarks/results] [--quick] [other options of benchmarks.benchmark]
 #   Sets up the environment (tools/setup.sh) and runs the benchmark of espnet_ext against stock ESPnet
 #   (training step time and memory, meta-transfer vs joint, decoding real-time factor, fbank throughput),
-#   which writes docs/benchmarks.md and docs/benchmarks.json.  Run it on an otherwise idle machine;
+#   which writes benchmarks/results/benchmarks.md and benchmarks/results/benchmarks.json.  Run it on an otherwise idle machine;
 #   --quick is a shortened smoke test.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -1,5 +1,5 @@
 """egs/synth_cs/asr1/local/lm_stages.sh (run.sh stages 9-11, docs/cs_language_model.md): option parsing and the
-checks made before any training — no Python process is started, so these run in well under a second.
+checks made before any training, and stage 9's completion markers with a stand-in trainer (seconds).
 The stages themselves were run end to end on cs_micro by hand (see the doc)."""
 
 import subprocess
@@ -47,3 +47,44 @@ def test_help_lists_the_stages():
     assert proc.returncode == 0
     for text in ("Stages:", "9  LM training", "10  perplexity", "11  decoding", "meta_ft"):
         assert text in proc.stdout
+
+
+def test_stage9_retrains_an_lm_only_when_what_it_is_trained_from_changed(tmp_path):
+    """Issue 17: a finished LM dir was skipped whatever the config, transcripts or options. A stand-in trainer
+    (``--python`` wrapper: records the call, writes the checkpoint) keeps this fast."""
+    import sys
+
+    data = tmp_path / "data" / "cs_micro"
+    for s in ("en_train", "zh_train", "cs_train", "cs_a_train", "cs_b_train", "cs_dev", "en_dev", "zh_dev"):
+        (data / s).mkdir(parents=True)
+        (data / s / "text").write_text(f"{s}-1 a\n")
+    (data / "token_list" / "char").mkdir(parents=True)
+    (data / "token_list" / "char" / "tokens.txt").write_text("<blank>\n<unk>\na\n<sos/eos>\n")
+    calls = tmp_path / "calls"
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!/usr/bin/env bash
+case "$2" in espnet_ext.bin.lm_train_multitask|espnet2.bin.lm_train)
+    out=$(printf '%s\\n' "$@" | grep -A1 -x -- --output_dir | tail -n 1)
+    echo "$2 $out" >> {calls}; echo "lm $RANDOM $RANDOM" > "$out/valid.loss.best.pth"; exit 0 ;;
+esac
+exec {sys.executable} "$@"
+""")
+    fake.chmod(0o755)
+
+    def stage9(*extra):
+        proc = run("--corpus", "cs_micro", "--stage", "9", "--stop_stage", "9", "--python", str(fake),
+                   "--lm_modes", "only_cs joint_ft joint", *extra, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stderr, calls.read_text().splitlines()
+
+    log, trained = stage9()
+    assert [c.split()[1].rsplit("/", 1)[1] for c in trained] == ["lm_only_cs", "lm_joint", "lm_joint_ft"]
+    log, trained = stage9()
+    assert len(trained) == 3 and log.count("is complete; skipping") == 3
+    (data / "zh_train" / "text").write_text("zh_train-1 a a\n")  # only the joint LM reads zh_train
+    log, trained = stage9()
+    assert [c.split()[1].rsplit("/", 1)[1] for c in trained[3:]] == ["lm_joint", "lm_joint_ft"]
+    assert "lm_joint is out of date: text_zh changed since it was made; redoing it" in log
+    assert "lm_joint_ft is out of date: init_param changed since it was made; redoing it" in log
+    log, trained = stage9("--lm_train_args", "--max_epoch 2")
+    assert len(trained) == 8 and "option lm_train_args changed ('' -> '--max_epoch 2')" in log

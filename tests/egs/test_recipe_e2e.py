@@ -95,7 +95,8 @@ def test_changed_options_redo_every_stage_they_reach(recipe_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "is complete; skipping" not in proc.stderr
     new = experiment(work, 50)
-    assert yaml.safe_load((new / "config.yaml").read_text())["token_list"].endswith("bpe_unigram50/tokens.txt")
+    tokens = read_token_list(work / "data" / "token_list" / "bpe_unigram50" / "tokens.txt")
+    assert yaml.safe_load((new / "config.yaml").read_text())["token_list"] == tokens  # the new 50-piece vocabulary
     scored = json.loads((next(new.glob("decode_*")) / "test" / "results.json").read_text())
     assert set(scored["languages"]) == {"en", "es", "ru"}
     assert f"Stage 7: scoring {next(new.glob('decode_*')) / 'test'}" in proc.stderr

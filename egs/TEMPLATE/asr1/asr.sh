@@ -128,8 +128,15 @@ asr_exp=${expdir}/asr_${asr_tag}
     inference_tag=decode_$(basename "${inference_config:-decode}" .yaml)_${inference_model%.pth}$(args_tag "${inference_args}")
 
 # Completion markers with fingerprints: "check" prints skip | run | resume | redo (and logs why), writing the
-# fingerprint beside the dir; "commit" makes it the dir's .done once the stage has succeeded.
-marker() { ${python} -m espnet_ext.bin.stage_marker "$@"; }
+# fingerprint beside the dir (.<dir name>.fingerprint); "commit" renames it to the dir's .done once the stage has
+# succeeded -- in shell, as `stage_marker commit` does, to keep the marker's cost to one Python start per stage.
+marker() {
+    if [ "$1" = commit ]; then
+        local d=$3; mkdir -p "${d}"; mv -f "$(dirname "${d}")/.$(basename "${d}").fingerprint" "${d}/.done"
+    else
+        ${python} -m espnet_ext.bin.stage_marker "$@"
+    fi
+}
 
 # ---- Stage 1: data preparation ----
 if run_stage 1; then

@@ -124,7 +124,11 @@ fi
 if sel 4; then
     for s in ${train_sets}; do
         lang=${s%%_*}; out=${stats_root}/${s}
-        [ ! -f "${out}/.done" ] || { log "${out} is complete; skipping"; continue; }
+        # shapes depend on the features and the token list only (espnet_ext.bin.stage_marker records them)
+        action=$(${python} -m espnet_ext.bin.stage_marker check --dir "${out}" --file "token_list=${token_list}" \
+                 --file "feats=${feats_dir}/${s}/.done" --file "valid_feats=${feats_dir}/${lang}_dev/.done" \
+                 --code espnet_ext.bin.asr_train_multitask) || die "${out}: marker check failed"
+        [ "${action}" != skip ] || continue
         log "Stage 4: shapes of ${s} (valid ${lang}_dev) -> ${out}"
         rm -rf "${out}"
         ${python} -m espnet_ext.bin.asr_train_multitask --collect_stats true --ngpu 0 --num_workers 0 \
@@ -137,7 +141,7 @@ if sel 4; then
             --valid_data_path_and_name_and_type "${feats_dir}/${lang}_dev/feats.scp,speech,kaldi_ark" \
             --valid_data_path_and_name_and_type "${feats_dir}/${lang}_dev/text,text,text" \
             --valid_data_path_and_name_and_type "${feats_dir}/${lang}_dev/utt2lid,lang,text_int"
-        touch "${out}/.done"
+        ${python} -m espnet_ext.bin.stage_marker commit --dir "${out}"
     done
     # Diagnostics before any training (docs/diagnostics.md): can CTC align every training utterance with this
     # front end, and is every test token seen often enough in training?

@@ -22,7 +22,8 @@
 #        eq. 5 in the beam search (alpha 1, beta = lm_weight, gamma = word_count_weight of --lm_inference_config,
 #        conf/decode_mtl_cs_lm.yaml: 1, 0.1, 0.1) with the --decode_lm LM; CER/MER and decoding time of each
 #        -> <expdir>/results/lm_decoding_<asr tag>.{md,json}
-#   Every finished step leaves a marker (<dir>/.done); re-running skips it (delete the directory to redo).
+#   Every finished step leaves a marker (<dir>/.done) recording what it was made from (espnet_ext.bin.stage_marker:
+#   config, transcripts, token list, options, initial model, code); re-running skips it only when these are unchanged.
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (lm_stages.sh:${BASH_LINENO[0]}) $*" >&2; }
 die() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (lm_stages.sh:${BASH_LINENO[0]}) ERROR: $*" >&2; exit 1; }
@@ -99,6 +100,17 @@ if sel 9; then
                 --multitask_valid_shape_file "${v},${datadir}/${v}_dev/text")
     done
     iters=(); [ -z "${lm_iters_per_epoch}" ] || iters=(--num_iters_per_epoch "${lm_iters_per_epoch}")
+    # lm_check <out> <stage_marker options...>: 0 (and a log line) when <out> is complete from the same inputs
+    lm_check() {
+        local out=$1 action; shift
+        action=$(${python} -m espnet_ext.bin.stage_marker check --dir "${out}" --partial .started \
+                 --file "token_list=${token_list}" --option "lm_train_args=${lm_train_args}" \
+                 --option "lm_iters_per_epoch=${lm_iters_per_epoch}" --option "lm_file=${lm_file}" "$@") \
+            || die "${out}: marker check failed"
+        case "${action}" in skip) return 0 ;; redo) rm -rf "${out}" ;; esac
+        [ "${action}" = resume ] || ${python} -m espnet_ext.bin.stage_marker start --dir "${out}" --partial .started
+        return 1
+    }
     run_lm() {  # run_lm <out> <module> <options...>: train into <out>, log in <out>/train.log
         local out=$1 module=$2; shift 2
         mkdir -p "${out}"
@@ -107,7 +119,7 @@ if sel 9; then
             --token_list "${token_list}" "$@" ${lm_train_args} >> "${out}/train.log" 2>&1 \
             || { tail -n 20 "${out}/train.log" >&2; die "LM training -> ${out} failed: see ${out}/train.log"; }
         [ -f "${out}/${lm_file}" ] || die "${out}/${lm_file} was not written: see ${out}/train.log"
-        touch "${out}/.done"
+        ${python} -m espnet_ext.bin.stage_marker commit --dir "${out}"
     }
     for m in ${lm_modes}; do  # from scratch: only_cs, joint, meta
         out=${expdir}/lm_${m}
@@ -117,8 +129,13 @@ if sel 9; then
             meta)    cfg=train_lm_meta.yaml;    sources="en zh cs_a"; target=cs_b ;;
             *) continue ;;
         esac
-        [ ! -f "${out}/.done" ] || { log "${out} is complete; skipping"; continue; }
         need_file "${lm_config_dir}/${cfg}"
+        texts=(); for t in ${sources} ${target} cs_dev en_dev zh_dev; do
+            case "${t}" in *_dev) f=${datadir}/${t}/text ;; *) f=${datadir}/${t}_train/text ;; esac
+            texts+=(--file "text_${t}=${f}")
+        done
+        lm_check "${out}" --file "config=${lm_config_dir}/${cfg}" --option "sources=${sources}" \
+            --option "target=${target}" "${texts[@]}" --code espnet_ext.bin.lm_train_multitask && continue
         log "Stage 9: LM ${m} ($(label "${m}")): sources [${sources}] target [${target}] -> ${out}"
         tasks=(--source_tasks ${sources}); [ -z "${target}" ] || tasks+=(--target_task "${target}")
         for t in ${sources} ${target}; do
@@ -131,9 +148,11 @@ if sel 9; then
     for m in ${lm_modes}; do  # fine-tuning on CS: joint_ft, meta_ft
         case "${m}" in *_ft) ;; *) continue ;; esac
         out=${expdir}/lm_${m}; base=${expdir}/lm_${m%_ft}
-        [ ! -f "${out}/.done" ] || { log "${out} is complete; skipping"; continue; }
         [ -f "${base}/.done" ] || die "${m} fine-tunes ${base}, which is not trained: add '${m%_ft}' to --lm_modes"
         need_file "${lm_config_dir}/finetune_lm.yaml"
+        lm_check "${out}" --file "config=${lm_config_dir}/finetune_lm.yaml" --file "init_param=${base}/${lm_file}" \
+            --file "text_cs_train=${datadir}/cs_train/text" --file "text_cs_dev=${datadir}/cs_dev/text" \
+            --code espnet2.bin.lm_train && continue
         log "Stage 9: LM ${m} ($(label "${m}")): fine-tuning ${base}/${lm_file} on cs_train -> ${out}"
         run_lm "${out}" espnet2.bin.lm_train --config "${lm_config_dir}/finetune_lm.yaml" \
             --init_param "${base}/${lm_file}" \
@@ -198,12 +217,17 @@ print(float(d.get("lm_weight", 0.0)), float(d.get("word_count_weight", 0.0)))' "
     runner --inference_config "${lm_inference_config}" --inference_tag "${nbest_tag}" \
         --inference_args "--lm_weight 0 --word_count_weight 0 --nbest ${nbest} ${inference_args}"
     dec=${asr_exp}/${nbest_tag}/${test_set}; rescored=${dec}/rescored_${lm_name}
-    if [ -f "${rescored}/.done" ]; then log "${rescored} is complete; skipping"; else
+    action=$(${python} -m espnet_ext.bin.stage_marker check --dir "${rescored}" --file "nbest=${dec}/.done" \
+             --file "lm_config=${lm_dir}/config.yaml" --file "lm=${lm_dir}/${lm_file}" --option "nbest=${nbest}" \
+             --option "beta=${beta}" --option "gamma=${gamma}" --code espnet_ext.bin.rescore_nbest) \
+        || die "${rescored}: marker check failed"
+    if [ "${action}" = skip ]; then :; else
+        rm -rf "${rescored}"
         log "Stage 11: N-best rescoring, eq. 5 (alpha 1, beta ${beta}, gamma ${gamma}, ${lm_name}) -> ${rescored}"
         ${python} -m espnet_ext.bin.rescore_nbest --decode_dir "${dec}" --output_dir "${rescored}" --nbest "${nbest}" \
             --alpha 1.0 --beta "${beta}" --gamma "${gamma}" \
             --lm_train_config "${lm_dir}/config.yaml" --lm_file "${lm_dir}/${lm_file}"
-        touch "${rescored}/.done"
+        ${python} -m espnet_ext.bin.stage_marker commit --dir "${rescored}"
     fi
     log "Stage 11: shallow fusion, eq. 5 (lm_weight ${beta}, word_count_weight ${gamma}, ${lm_name}) -> ${asr_exp}/${fusion_tag}"
     runner --inference_config "${lm_inference_config}" --inference_tag "${fusion_tag}" \
