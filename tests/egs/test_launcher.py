@@ -173,6 +173,13 @@ def test_asr_sh_rejects_an_unknown_backend(tmp_path):
     assert proc.returncode == 1 and "ERROR: cmd_backend must be local or slurm, got 'pbs'" in proc.stderr
 
 
+def test_asr_sh_rejects_a_cmd_sh_without_a_launcher(tmp_path):
+    (tmp_path / "cmd.sh").write_text(f'cmd_backend=local\ntrain_cmd="{LAUNCH} --backend local"\n')
+    proc = subprocess.run([str(ASR_SH), "--train_set", "a", "--valid_set", "b", "--stage", "7"], cwd=tmp_path,
+                          env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 1 and f"ERROR: {tmp_path}/cmd.sh does not set decode_cmd" in proc.stderr
+
+
 def test_asr_sh_decoding_runs_through_cmd_sh_and_names_a_failed_job(tmp_path):
     """Stage 6 sends its --inference_nj jobs through ./cmd.sh's decode_cmd; a failing job (here: a model that is
     not one) is named with its log, and no completion marker is left."""
