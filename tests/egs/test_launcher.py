@@ -284,7 +284,8 @@ def test_asr_sh_stage2_runs_one_slurm_job_per_data_set(slurm, tmp_path):
         make_data_dir(tmp_path / "data" / s)
     (tmp_path / "data" / "lang_list.txt").write_text("en\nfr\nzh\n")
     proc = subprocess.run([str(ASR_SH), "--stage", "2", "--stop_stage", "2", "--nj", "1", "--train_set", "train",
-                           "--valid_set", "dev", "--test_sets", "dev", "--feats_conf", str(REPO / "conf" / "fbank_40.yaml")],
+                           "--valid_set", "dev", "--test_sets", "dev",
+                           "--feats_conf", str(REPO / "conf" / "fbank_40.yaml")],
                           cwd=tmp_path, env=dict(slurm.env, PATH=ENV["PATH"], cmd_backend="slurm"),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

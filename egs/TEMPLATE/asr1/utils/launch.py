@@ -145,7 +145,8 @@ def job_label(index: int, first: int, last: int) -> str:
 def report_failures(failures: List[Tuple[int, str, List[Path]]], first: int, last: int) -> int:
     """Each failed job, its log(s) and the end of its log; -> the exit status 1."""
     for index, why, paths in sorted(failures):
-        print(f"{PROG}: ERROR: {job_label(index, first, last)} {why}: see {' and '.join(map(str, paths))}", file=sys.stderr)
+        where = " and ".join(map(str, paths))
+        print(f"{PROG}: ERROR: {job_label(index, first, last)} {why}: see {where}", file=sys.stderr)
         sys.stderr.write(next((t for t in map(tail, paths) if t), ""))
     print(f"{PROG}: ERROR: {len(failures)} of {last - first + 1} job(s) failed", file=sys.stderr)
     return 1
@@ -295,13 +296,15 @@ case "${{task}}" in
 esac
 mkdir -p "$(dirname "${{log}}")"
 start=$(date +%s)
-{{ printf '%s\n' "${{cmd}}" | sed 's/^/# /'
-  echo "# slurm task ${{SLURM_ARRAY_JOB_ID:-?}}_${{task}} (${{label}}) on $(hostname), started $(date +%Y-%m-%dT%H:%M:%S)"
+{{ printf '%s\\n' "${{cmd}}" | sed 's/^/# /'
+  echo "# slurm task ${{SLURM_ARRAY_JOB_ID:-?}}_${{task}} (${{label}}) on $(hostname)," \\
+       "started $(date +%Y-%m-%dT%H:%M:%S)"
 }} > "${{log}}"
 bash -c "${{cmd}}" >> "${{log}}" 2>&1
 rc=$?
 echo "# finished $(date +%Y-%m-%dT%H:%M:%S) with exit status ${{rc}} after $(( $(date +%s) - start )) s" >> "${{log}}"
-echo "${{rc}}" > {shlex.quote(status)}.${{task}}.tmp && mv {shlex.quote(status)}.${{task}}.tmp {shlex.quote(status)}.${{task}}
+status={shlex.quote(status)}.${{task}}
+echo "${{rc}}" > "${{status}}.tmp" && mv "${{status}}.tmp" "${{status}}"
 exit "${{rc}}"
 """
 
