@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Usage: bash tools/setup.sh
-#   Idempotent set-up on a fresh Debian machine: apt packages (when missing), a Python 3.11 venv at
-#   ${ESPNET_EXT_VENV:-<repo>/.venv}, and `pip install -e .[test]` (torch 2.9.1, torchaudio 2.9.1,
-#   espnet 202511; pip < 26 because pip 26 rejects an espnet dependency). Re-running skips what is done.
+#   Idempotent set-up on a fresh Debian machine: apt packages (when missing; slurm-wlm and munge are for the
+#   test of the launcher's slurm backend), a Python 3.11 venv at ${ESPNET_EXT_VENV:-<repo>/.venv}, and
+#   `pip install -e .[test]` (torch 2.9.1, torchaudio 2.9.1, espnet 202511; pip < 26 because pip 26 rejects an
+#   espnet dependency). Re-running skips what is done.
 set -euo pipefail
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (setup.sh) $*" >&2; }
 
@@ -10,9 +11,11 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${ESPNET_EXT_VENV:-${repo}/.venv}
 python=${ESPNET_EXT_PYTHON:-python3.11}
 
-# Debian packages: speech synthesis (espeak-ng, sox) and the sentence-text sources of the offline corpora.
+# Debian packages: speech synthesis (espeak-ng, sox), the sentence-text sources of the offline corpora, and
+# Slurm + munge, for the test of the launcher's slurm backend on a one-node cluster (docs/cluster.md; the test
+# starts and stops its own daemons, none is left running).
 apt_pkgs=(espeak-ng sox fortunes fortunes-es fortunes-it fortunes-ru
-          manpages-fr manpages-tr manpages-nl manpages-sv groff-base)
+          manpages-fr manpages-tr manpages-nl manpages-sv groff-base slurm-wlm munge)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

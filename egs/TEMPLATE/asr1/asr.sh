@@ -6,18 +6,22 @@
 #   Stages (docs/stages.md):
 #     1  data prep: local/data.sh --datadir DATADIR ${local_data_opts} writes DATADIR/<set>/, then every
 #        data dir is validated (wav.scp text utt2spk spk2utt utt2lang, audio headers)
-#     2  fbank features (kaldiio ark/scp, parallel over --nj) + global CMVN statistics + utt2lid
+#     2  fbank features (kaldiio ark/scp, parallel over --nj) + global CMVN statistics + utt2lid; on a cluster
+#        (cmd.sh's cmd_backend=slurm) one ${train_cmd} job per data set
 #     3  SentencePiece (unigram) model + ESPnet token list from the training transcripts, and the token
 #        priors of A2 eq. 6 (used by Adjust-Train models and Adjust-Inference decoding)
 #     4  shape / statistics collection (ESPnet collect_stats)
 #     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP)
-#     6  decoding: joint CTC/attention batch beam search, parallel over --nj
+#     6  decoding: joint CTC/attention batch beam search, --inference_nj jobs run by ${decode_cmd}
 #     7  scoring: CER per language + average (and WER), results.md / results.json / PNG
 #   Each stage's completion marker (.done) records a fingerprint of what produced it (input digests, the
 #   options and config that matter, the stage's code); a re-run skips a stage only when it matches, and
 #   otherwise logs what changed and redoes it (espnet_ext.bin.stage_marker; docs/reliability.md).
 #   Experiment and decoding dirs are named from the config, the token type and size and the extra
 #   arguments (as egs2 does): asr_<config>_<token_type>_<bpe_type><nbpe>[_<asr_args>], decode_<config>_<model>[_<args>].
+#   Where the parallel jobs run: ./cmd.sh of the directory asr.sh runs in (each recipe has one) sets cmd_backend
+#   (local | slurm) and the launchers train_cmd and decode_cmd (utils/launch.py); without a cmd.sh every job runs
+#   on this machine (docs/cluster.md).
 set -euo pipefail
 
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (asr.sh:${BASH_LINENO[0]}) $*" >&2; }
@@ -107,6 +111,21 @@ run_stage() {
 [ "${token_type}" = bpe ] || die "--token_type: only 'bpe' (SentencePiece) is supported by this runner"
 need train_set valid_set
 
+# ---- where the parallel jobs run (docs/cluster.md) ----
+# The recipe's cmd.sh sets cmd_backend and the launchers train_cmd (stage 2 on a cluster) and decode_cmd
+# (stage 6), egs2-style: ${decode_cmd} [options] JOB=1:N LOG command... Without one, every job runs here.
+if [ -f cmd.sh ]; then
+    # shellcheck disable=SC1091
+    . ./cmd.sh || die "$(pwd)/cmd.sh failed"
+    for v in cmd_backend train_cmd decode_cmd; do [ -n "${!v:-}" ] || die "$(pwd)/cmd.sh does not set ${v}"; done
+else
+    cmd_backend=${cmd_backend:-local}
+    launcher=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/utils/launch.py
+    train_cmd="${launcher} --backend ${cmd_backend}"
+    decode_cmd="${launcher} --backend ${cmd_backend}"
+fi
+case "${cmd_backend}" in local|slurm) ;; *) die "cmd_backend must be local or slurm, got '${cmd_backend}'" ;; esac
+
 feats_dir=${dumpdir}/fbank
 token_dir=${datadir}/token_list/${token_type}_${bpe_type}${nbpe}
 bpemodel=${token_dir}/bpe.model
@@ -158,10 +177,27 @@ if run_stage 2; then
     [ -f "${lang_list}" ] || die "${lang_list} missing: run stage 1 first"
     sets=("${train_set}" "${valid_set}")
     for s in ${test_sets}; do sets+=("${s}"); done
-    for s in "${sets[@]}"; do
-        ${python} -m espnet_ext.bin.compute_fbank --data_dir "${datadir}/${s}" --out_dir "${feats_dir}/${s}" \
-            --conf "${feats_conf}" --nj "${nj}" --lang_list "${lang_list}"
-    done
+    if [ "${cmd_backend}" = local ]; then
+        for s in "${sets[@]}"; do
+            ${python} -m espnet_ext.bin.compute_fbank --data_dir "${datadir}/${s}" --out_dir "${feats_dir}/${s}" \
+                --conf "${feats_conf}" --nj "${nj}" --lang_list "${lang_list}"
+        done
+    else
+        # On a cluster: one ${train_cmd} job per data set (each with compute_fbank's --nj processes), all in one
+        # array; a set listed twice is extracted once. A finished set's job only logs "is complete; skipping".
+        mkdir -p "${feats_dir}/log"
+        set_list=${feats_dir}/log/sets.txt
+        printf '%s\n' "${sets[@]}" | awk '!seen[$0]++' > "${set_list}"
+        n_sets=$(wc -l < "${set_list}")
+        log "Stage 2: ${n_sets} data set(s) as ${cmd_backend} jobs (${set_list}); logs ${feats_dir}/log/fbank.*.log"
+        printf -v fbank_job '%s' 's=$(awk -v j=JOB "NR == j" %q) && echo "data set: ${s}" && ' \
+            '%s -m espnet_ext.bin.compute_fbank --data_dir %q/"${s}" --out_dir %q/"${s}" --conf %q --nj %d --lang_list %q'
+        # shellcheck disable=SC2059
+        printf -v fbank_job "${fbank_job}" "${set_list}" "${python}" "${datadir}" "${feats_dir}" "${feats_conf}" "${nj}" \
+            "${lang_list}"
+        ${train_cmd} --cpus "${nj}" JOB=1:"${n_sets}" "${feats_dir}/log/fbank.JOB.log" "${fbank_job}" \
+            || die "stage 2: feature extraction failed"
+    fi
 fi
 
 # ---- Stage 3: SentencePiece ----
@@ -260,25 +296,22 @@ if run_stage 6; then
                  --file "config=${inference_config}" --option "inference_args=${inference_args}" \
                  --code espnet_ext.bin.asr_inference) || die "stage 6 marker check failed"
         [ "${action}" != skip ] || continue
-        log "Stage 6: decoding ${s} -> ${out} (nj=${inference_nj})"
+        log "Stage 6: decoding ${s} -> ${out} (nj=${inference_nj}, ${cmd_backend} jobs)"
         rm -rf "${out}"; mkdir -p "${out}/logdir"
         jobs_n=$(${python} -m espnet_ext.bin.split_merge split --scp "${feats_dir}/${s}/feats.scp" \
                  --nj "${inference_nj}" --out_dir "${out}/logdir")
-        pids=()
-        for j in $(seq 1 "${jobs_n}"); do
-            # one thread per job by default: torch's default (all cores) in every job oversubscribes the CPU
-            # shellcheck disable=SC2086
+        # The jobs run where cmd.sh's decode_cmd sends them (here, or as one Slurm array asking for --cpus/--gpus per
+        # job); a failed job is named with its log. One thread per job by default: torch's default (all cores)
+        # in every job oversubscribes the CPU.
+        # shellcheck disable=SC2086
+        ${decode_cmd} --cpus "${inference_threads}" --gpus "${inference_ngpu}" \
+            JOB=1:"${jobs_n}" "${out}/logdir/decode.JOB.log" \
             OMP_NUM_THREADS=${inference_threads} MKL_NUM_THREADS=${inference_threads} \
             ${python} -m espnet_ext.bin.asr_inference --config "${inference_config}" --ngpu "${inference_ngpu}" \
                 --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
                 --data_path_and_name_and_type "${feats_dir}/${s}/feats.scp,speech,kaldi_ark" \
-                --utt2lang "${feats_dir}/${s}/utt2lang" --key_file "${out}/logdir/keys.${j}" \
-                --output_dir "${out}/logdir/output.${j}" ${inference_args} > "${out}/logdir/decode.${j}.log" 2>&1 &
-            pids+=($!)
-        done
-        failed=0
-        for j in "${!pids[@]}"; do wait "${pids[$j]}" || { failed=1; log "job $((j + 1)) failed: see ${out}/logdir/decode.$((j + 1)).log"; tail -n 5 "${out}/logdir/decode.$((j + 1)).log" >&2; }; done
-        [ "${failed}" -eq 0 ] || die "decoding ${s} failed"
+                --utt2lang "${feats_dir}/${s}/utt2lang" --key_file "${out}/logdir/keys.JOB" \
+                --output_dir "${out}/logdir/output.JOB" ${inference_args} || die "decoding ${s} failed"
         ${python} -m espnet_ext.bin.split_merge merge --nj "${jobs_n}" --logdir "${out}/logdir" --out_dir "${out}"
         marker commit --dir "${out}"
     done
