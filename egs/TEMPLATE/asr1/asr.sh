@@ -87,15 +87,18 @@ stage=$((10#${stage})); stop_stage=$((10#${stop_stage}))
 
 need() { for v in "$@"; do [ -n "${!v}" ] || die "--${v} is required for stages ${stage}-${stop_stage}"; done; }
 # run_stage N: whether stage N is selected; also closes the timing of the previous stage and opens N's.
-# Durations are appended to ${expdir}/stage_times.tsv (stage, seconds, finished-at).
-timed_stage=; timed_start=0
+# Durations are appended to ${expdir}/stage_times.tsv (stage, seconds, finished-at, seconds of it spent on the
+# completion markers' fingerprints: what fingerprinting costs each stage, measured in every run).
+timed_stage=; timed_start=0; marker_times=${expdir}/.marker_times
 stage_done() {
     if [ -n "${timed_stage}" ]; then
-        local took=$((SECONDS - timed_start))
+        local took=$((SECONDS - timed_start)) fp
         mkdir -p "${expdir}"
-        printf '%s\t%d\t%s\n' "${timed_stage}" "${took}" "$(date '+%Y-%m-%dT%H:%M:%S')" >> "${expdir}/stage_times.tsv"
-        log "Stage ${timed_stage} took ${took} s"
+        fp=$(awk '{ s += $2 - $1 } END { printf "%.3f", s }' "${marker_times}" 2>/dev/null || echo 0)
+        printf '%s\t%d\t%s\t%s\n' "${timed_stage}" "${took}" "$(date '+%Y-%m-%dT%H:%M:%S')" "${fp}" >> "${expdir}/stage_times.tsv"
+        log "Stage ${timed_stage} took ${took} s (${fp} s of it for completion-marker fingerprints)"
     fi
+    rm -f "${marker_times}"
     timed_stage=
 }
 run_stage() {
@@ -149,12 +152,15 @@ asr_exp=${expdir}/asr_${asr_tag}
 # Completion markers with fingerprints: "check" prints skip | run | resume | redo (and logs why), writing the
 # fingerprint beside the dir (.<dir name>.fingerprint); "commit" renames it to the dir's .done once the stage has
 # succeeded -- in shell, as `stage_marker commit` does, to keep the marker's cost to one Python start per stage.
-marker() {
+marker() {  # (its time goes to ${marker_times}, a file: it runs in $(...) subshells)
+    local t0=${EPOCHREALTIME} rc=0
     if [ "$1" = commit ]; then
-        local d=$3; mkdir -p "${d}"; mv -f "$(dirname "${d}")/.$(basename "${d}").fingerprint" "${d}/.done"
+        local d=$3; mkdir -p "${d}"; mv -f "$(dirname "${d}")/.$(basename "${d}").fingerprint" "${d}/.done" || rc=$?
     else
-        ${python} -m espnet_ext.bin.stage_marker "$@"
+        ${python} -m espnet_ext.bin.stage_marker "$@" || rc=$?
     fi
+    mkdir -p "${expdir}"; echo "${t0} ${EPOCHREALTIME}" >> "${marker_times}"
+    return "${rc}"
 }
 
 # ---- Stage 1: data preparation ----
