@@ -75,6 +75,7 @@ def test_stage_outputs_parse(recipe_run):
     assert set(results["languages"]) == {"en", "es", "ru"}
     assert (decode / "cer_per_language.png").stat().st_size > 0
     assert "average over languages" in proc.stdout
+    assert (exp / "valid.acc.ave.zip").stat().st_size > 0  # stage 8
 
 
 def test_rerun_skips_finished_stages(recipe_run):
@@ -139,10 +140,10 @@ def test_missing_required_option_is_a_clear_error():
 @pytest.mark.parametrize("args, message", [
     (["--stage", "5", "--stop_stage", "3"],
      "--stage 5 --stop_stage 3 selects no stage (--stop_stage must be >= --stage)"),
-    (["--stage", "abc"], "--stage must be a stage number (1-7), got 'abc'"),
+    (["--stage", "abc"], "--stage must be a stage number (1-8), got 'abc'"),
     (["--stop_stage", "x7"], "--stop_stage must be a stage number, got 'x7'"),
-    (["--stage", "9"], "--stage 9: there is no such stage (the stages are 1-7; see --help)"),
-    (["--stage", "0"], "--stage 0: there is no such stage (the stages are 1-7; see --help)"),
+    (["--stage", "9"], "--stage 9: there is no such stage (the stages are 1-8; see --help)"),
+    (["--stage", "0"], "--stage 0: there is no such stage (the stages are 1-8; see --help)"),
 ])
 def test_stage_range_and_value_errors(tmp_path, args, message):
     """Issue 17: each of these exited 0 having run nothing."""

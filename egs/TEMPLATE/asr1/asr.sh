@@ -14,6 +14,7 @@
 #     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP)
 #     6  decoding: joint CTC/attention batch beam search, --inference_nj jobs run by ${decode_cmd}
 #     7  scoring: CER per language + average (and WER), results.md / results.json / PNG
+#     8  packing: <exp>/<inference_model>.zip, one file that espnet_ext.bin.transcribe takes (raw audio in)
 #   Each stage's completion marker (.done) records a fingerprint of what produced it (input digests, the
 #   options and config that matter, the stage's code); a re-run skips a stage only when it matches, and
 #   otherwise logs what changed and redoes it (espnet_ext.bin.stage_marker; docs/reliability.md).
@@ -76,7 +77,7 @@ while [ $# -gt 0 ]; do
 done
 
 # Stage range: a typo must not exit 0 having run nothing. --stop_stage may exceed the last stage (default 100).
-last_stage=7
+last_stage=8
 [[ "${stage}" =~ ^[0-9]+$ ]] || die "--stage must be a stage number (1-${last_stage}), got '${stage}'"
 [[ "${stop_stage}" =~ ^[0-9]+$ ]] || die "--stop_stage must be a stage number, got '${stop_stage}'"
 stage=$((10#${stage})); stop_stage=$((10#${stop_stage}))
@@ -333,6 +334,17 @@ if run_stage 7; then
         ${python} -m espnet_ext.bin.score_cer --ref "${feats_dir}/${s}/text" --hyp "${out}/text" \
             --utt2lang "${feats_dir}/${s}/utt2lang" --out_dir "${out}" --title "${asr_tag} ${s}"
     done
+fi
+# ---- Stage 8: packing ----
+if run_stage 8; then
+    # One zip a colleague can use alone: a config whose frontend computes the stage-2 features from raw audio
+    # (stage2_fbank), the weights, token list, SentencePiece model, CMVN and token priors (docs/transcribe_and_pack.md).
+    packed=${asr_exp}/${inference_model%.pth}.zip
+    [ -f "${asr_exp}/${inference_model}" ] || die "${asr_exp}/${inference_model} not found: run stage 5 first"
+    log "Stage 8: packing ${asr_exp}/${inference_model} -> ${packed}"
+    ${python} -m espnet_ext.bin.pack_model --exp_dir "${asr_exp}" --model_file "${inference_model}" \
+        --fbank_conf "${feats_conf}" --out "${packed}"
+    log "Transcribe audio files with it: ${python} -m espnet_ext.bin.transcribe --model ${packed} a.wav b.mp3 ..."
 fi
 stage_done
 log "Finished stages ${stage}-${stop_stage}"
