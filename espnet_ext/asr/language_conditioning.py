@@ -6,9 +6,21 @@ on the language (an adapter layer, a language-vector input) subclasses :class:`L
 such module for the duration of one forward pass or one utterance's beam search, then clears them.
 """
 
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import torch
+
+
+def require_languages(conf_key: str, languages: Optional[Sequence[str]]) -> List[str]:
+    """The language inventory a language-conditioned encoder / decoder was given under ``conf_key``.
+
+    ``MultilingualASRTask`` copies ``model_conf.languages`` into the conf, so an empty inventory means the
+    model conf lacks it; the error says where to set it.
+    """
+    if not languages:
+        raise ValueError(f"{conf_key}.languages is empty: set model_conf.languages (MultilingualASRTask "
+                         f"copies it into {conf_key}) or give {conf_key}.languages")
+    return list(languages)
 
 
 class LanguageConditioned(torch.nn.Module):

@@ -178,6 +178,46 @@ def test_forward_output_equals_the_reference_captured_before(name, lm_dir, refer
     assert torch.allclose(out, expected, atol=1e-5, rtol=1e-5)
 
 
+CONF_KEYS = {"adapter_encoder": "encoder_conf", "adapter_decoder": "decoder_conf",
+             "pretrained_lm_decoder": "decoder_conf"}
+
+
+def _classes():
+    from espnet_ext.asr.decoder.adapter_transformer_decoder import AdapterTransformerDecoder
+    from espnet_ext.asr.decoder.pretrained_lm_decoder import PretrainedLMDecoder
+    from espnet_ext.asr.encoder.adapter_transformer_encoder import AdapterTransformerEncoder
+
+    return {"adapter_encoder": AdapterTransformerEncoder, "adapter_decoder": AdapterTransformerDecoder,
+            "pretrained_lm_decoder": PretrainedLMDecoder}
+
+
+@pytest.mark.parametrize("name", list(CONF_KEYS))
+def test_every_adapter_option_is_a_constructor_argument_with_the_options_default(name):
+    """The flat conf keys (``languages``, ``adapter_<field>``) stay in each signature, defaults as AdapterOptions'."""
+    import dataclasses
+    import inspect
+
+    from espnet_ext.asr.adapters.adapter_options import AdapterOptions
+
+    params = inspect.signature(_classes()[name].__init__).parameters
+    assert params["languages"].default is None
+    for field in dataclasses.fields(AdapterOptions)[1:]:
+        default = params[f"adapter_{field.name}"].default
+        # the pretrained-LM decoder has no adapters unless asked (adapter_mode None)
+        assert default == (None if (name, field.name) == ("pretrained_lm_decoder", "mode") else field.default)
+
+
+@pytest.mark.parametrize("name", [*CONF_KEYS, "lid_encoder"])
+def test_no_language_inventory_names_the_conf_to_fix(name):
+    from espnet_ext.asr.encoder.lid_transformer_encoder import LIDTransformerEncoder
+
+    cls = {**_classes(), "lid_encoder": LIDTransformerEncoder}[name]
+    args = (len(TOKENS), 16) if name.endswith("decoder") else (8,)
+    conf = CONF_KEYS.get(name, "encoder_conf")
+    with pytest.raises(ValueError, match=rf"{conf}\.languages is empty: set model_conf\.languages"):
+        cls(*args, **({} if name == "lid_encoder" else {"adapter_mode": "dual"}))
+
+
 if __name__ == "__main__":  # --capture OUT.json: run against the code to be kept (PYTHONPATH=<that checkout>)
     import tempfile
 

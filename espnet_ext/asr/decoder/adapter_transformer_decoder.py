@@ -21,7 +21,9 @@ from espnet.nets.pytorch_backend.transformer.decoder_layer import DecoderLayer
 from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
 from typeguard import typechecked
 
+from espnet_ext.asr.adapters.adapter_options import AdapterOptions
 from espnet_ext.asr.adapters.dual_adapter import DualAdapter
+from espnet_ext.asr.layer_wrapping import adopt_submodules, wrap_layers
 
 
 class _AdapterDecoderLayer(DecoderLayer):
@@ -30,9 +32,7 @@ class _AdapterDecoderLayer(DecoderLayer):
     def __init__(self, layer: DecoderLayer, adapter: DualAdapter):
         super().__init__(layer.size, layer.self_attn, layer.src_attn, layer.feed_forward, layer.dropout.p,
                          layer.normalize_before, layer.concat_after)
-        self.norm1, self.norm2, self.norm3 = layer.norm1, layer.norm2, layer.norm3
-        if self.concat_after:
-            self.concat_linear1, self.concat_linear2 = layer.concat_linear1, layer.concat_linear2
+        adopt_submodules(self, layer)
         self.adapter = adapter
 
     def forward(self, tgt: torch.Tensor, tgt_mask: Optional[torch.Tensor], memory: torch.Tensor,
@@ -101,11 +101,8 @@ class AdapterTransformerDecoder(TransformerDecoder):
         use_flash_attn: use flash attention where available.
         languages: the language inventory; copied from ``model_conf.languages`` by
             ``espnet_ext.tasks.asr.MultilingualASRTask`` when not given.
-        adapter_mode: ``dual``, ``lang`` or ``common`` (see ``DualAdapter``).
-        adapter_bottleneck: adapter bottleneck dimension.
-        adapter_groups: language -> group name for group-shared adapters (A2 Table 11); None: per language.
-        adapter_bottleneck_per_language: bottleneck per language-specific adapter (by adapter name).
-        adapter_residual: ``single`` or ``per_adapter`` (see ``DualAdapter``).
+        adapter_mode, adapter_bottleneck, adapter_groups, adapter_bottleneck_per_language, adapter_residual:
+            the Dual-Adapter of every layer (eq. 16): ``adapter_<x>`` is ``DualAdapter``'s argument ``x``.
     """
 
     @typechecked
@@ -134,6 +131,8 @@ class AdapterTransformerDecoder(TransformerDecoder):
         adapter_bottleneck_per_language: Optional[Dict[str, int]] = None,
         adapter_residual: str = "single",
     ):
+        adapters = AdapterOptions.from_conf("decoder_conf", languages, adapter_mode, adapter_bottleneck,
+                                            adapter_groups, adapter_bottleneck_per_language, adapter_residual)
         super().__init__(
             vocab_size, encoder_output_size, attention_heads=attention_heads, linear_units=linear_units,
             num_blocks=num_blocks, dropout_rate=dropout_rate, positional_dropout_rate=positional_dropout_rate,
@@ -142,11 +141,6 @@ class AdapterTransformerDecoder(TransformerDecoder):
             use_output_layer=use_output_layer, normalize_before=normalize_before, concat_after=concat_after,
             layer_drop_rate=layer_drop_rate, qk_norm=qk_norm, use_flash_attn=use_flash_attn,
         )
-        if not languages:
-            raise ValueError("decoder_conf.languages is empty: set model_conf.languages (MultilingualASRTask "
-                             "copies it into decoder_conf) or give decoder_conf.languages")
-        for i, layer in enumerate(self.decoders):
-            self.decoders[i] = _AdapterDecoderLayer(layer, DualAdapter(
-                encoder_output_size, languages, bottleneck=adapter_bottleneck, mode=adapter_mode,
-                groups=adapter_groups, bottleneck_per_language=adapter_bottleneck_per_language,
-                residual=adapter_residual))
+        # eq. 16 in every layer; the adapter is built before its layer is wrapped, as a fixed seed expects
+        wrap_layers(self.decoders,
+                    lambda layer: _AdapterDecoderLayer(layer, adapters.new_adapter(encoder_output_size)))

@@ -32,7 +32,7 @@ from espnet.nets.scorer_interface import BatchScorerInterface
 from espnet2.asr.decoder.abs_decoder import AbsDecoder
 from typeguard import typechecked
 
-from espnet_ext.asr.adapters.dual_adapter import DualAdapter
+from espnet_ext.asr.adapters.adapter_options import AdapterOptions
 from espnet_ext.asr.decoder.pretrained_lm_checkpoint import PretrainedLMCheckpoint
 from espnet_ext.asr.decoder.pretrained_lm_layer import PretrainedLMDecoderLayer, activation_fn
 from espnet_ext.text.vocab_mapping import VocabMapping, load_pretrained_tokenizer, map_vocabulary
@@ -79,12 +79,9 @@ class PretrainedLMDecoder(AbsDecoder, BatchScorerInterface):
         vocab_fold_case: vocabulary mapping also tries lower-/title-cased pieces.
         vocab_compose: initialise unmatched pieces from the mean of their sub-token embeddings.
         languages: the language inventory (copied from model_conf.languages); needed with adapters.
-        adapter_mode: None (no adapters), ``dual``, ``lang`` or ``common`` (see ``DualAdapter``), placed after
-            the cross-attention of every layer (eq. 16).
-        adapter_bottleneck: adapter bottleneck dimension.
-        adapter_groups: language -> group name for group-shared adapters (A2 Table 11).
-        adapter_bottleneck_per_language: bottleneck per language-specific adapter.
-        adapter_residual: ``single`` or ``per_adapter`` (see ``DualAdapter``).
+        adapter_mode, adapter_bottleneck, adapter_groups, adapter_bottleneck_per_language, adapter_residual:
+            the Dual-Adapter after the cross-attention of every layer (eq. 16): ``adapter_<x>`` is
+            ``DualAdapter``'s argument ``x``; ``adapter_mode`` None (the default): no adapters.
     """
 
     @typechecked
@@ -112,6 +109,8 @@ class PretrainedLMDecoder(AbsDecoder, BatchScorerInterface):
         adapter_residual: str = "single",
     ):
         super().__init__()
+        adapters = AdapterOptions.from_conf("decoder_conf", languages, adapter_mode, adapter_bottleneck,
+                                            adapter_groups, adapter_bottleneck_per_language, adapter_residual)
         if not pretrained_path:
             raise ValueError("decoder_conf.pretrained_path is required: a local HuggingFace checkpoint directory "
                              "of a BERT / DistilBERT / XLM-R model (see docs/pretrained_decoder.md)")
@@ -124,9 +123,6 @@ class PretrainedLMDecoder(AbsDecoder, BatchScorerInterface):
         if not 1 <= n_layers <= ckpt.num_layers:
             raise ValueError(f"decoder_conf.num_blocks={num_blocks}: the pretrained LM at '{ckpt.path}' has "
                              f"{ckpt.num_layers} layers")
-        if adapter_mode is not None and not languages:
-            raise ValueError("decoder_conf.adapter_mode needs the language inventory: set model_conf.languages "
-                             "(MultilingualASRTask copies it into decoder_conf.languages)")
         d = ckpt.hidden_size
         dropout = ckpt.hidden_dropout if dropout_rate is None else dropout_rate
         att_dropout = ckpt.attention_dropout if attention_dropout_rate is None else attention_dropout_rate
@@ -144,16 +140,12 @@ class PretrainedLMDecoder(AbsDecoder, BatchScorerInterface):
         self.embed_drop = torch.nn.Dropout(dropout)
         self.memory_proj = torch.nn.Linear(encoder_output_size, d) if encoder_output_size != d else None
 
-        def make_adapter() -> Optional[DualAdapter]:
-            if adapter_mode is None:
-                return None
-            return DualAdapter(d, languages, bottleneck=adapter_bottleneck, mode=adapter_mode, groups=adapter_groups,
-                               bottleneck_per_language=adapter_bottleneck_per_language, residual=adapter_residual)
-
+        # The layers are built here, not by ESPnet, so the adapter goes in through the constructor (eq. 16)
+        # rather than by wrapping; each layer's adapter is built just before the layer, as a fixed seed expects.
         self.layers = torch.nn.ModuleList([
             PretrainedLMDecoderLayer(d, ckpt.num_heads, ckpt.intermediate_size, ckpt.activation, ckpt.layer_norm_eps,
                                      dropout, att_dropout, cross_attention_heads or ckpt.num_heads,
-                                     zero_init_cross_attention, make_adapter())
+                                     zero_init_cross_attention, None if adapters is None else adapters.new_adapter(d))
             for _ in range(n_layers)])
 
         # ---- output: [masked-LM head transform] -> tied embedding matrix + bias, or a linear layer ----

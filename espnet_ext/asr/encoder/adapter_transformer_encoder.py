@@ -24,18 +24,16 @@ from espnet.nets.pytorch_backend.transformer.encoder_layer import EncoderLayer
 from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
 from typeguard import typechecked
 
+from espnet_ext.asr.adapters.adapter_options import AdapterOptions
 from espnet_ext.asr.adapters.dual_adapter import DualAdapter
+from espnet_ext.asr.layer_wrapping import WrappedEncoderLayer, wrap_layers
 
 
-class _AdapterEncoderLayer(EncoderLayer):
+class _AdapterEncoderLayer(WrappedEncoderLayer):
     """An ESPnet ``EncoderLayer`` (taking over the sub-modules of ``layer``) with a DualAdapter (eq. 13)."""
 
     def __init__(self, layer: EncoderLayer, adapter: DualAdapter):
-        super().__init__(layer.size, layer.self_attn, layer.feed_forward, layer.dropout.p,
-                         layer.normalize_before, layer.concat_after, layer.stochastic_depth_rate)
-        self.norm1, self.norm2 = layer.norm1, layer.norm2
-        if self.concat_after:
-            self.concat_linear = layer.concat_linear
+        super().__init__(layer)
         self.adapter = adapter
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor], cache: Optional[torch.Tensor] = None):
@@ -99,11 +97,8 @@ class AdapterTransformerEncoder(TransformerEncoder):
         use_flash_attn: use flash attention where available.
         languages: the language inventory; copied from ``model_conf.languages`` by
             ``espnet_ext.tasks.asr.MultilingualASRTask`` when not given.
-        adapter_mode: ``dual``, ``lang`` or ``common`` (see ``DualAdapter``).
-        adapter_bottleneck: adapter bottleneck dimension.
-        adapter_groups: language -> group name for group-shared adapters (A2 Table 11); None: per language.
-        adapter_bottleneck_per_language: bottleneck per language-specific adapter (by adapter name).
-        adapter_residual: ``single`` or ``per_adapter`` (see ``DualAdapter``).
+        adapter_mode, adapter_bottleneck, adapter_groups, adapter_bottleneck_per_language, adapter_residual:
+            the Dual-Adapter of every layer (eq. 13): ``adapter_<x>`` is ``DualAdapter``'s argument ``x``.
     """
 
     @typechecked
@@ -133,6 +128,8 @@ class AdapterTransformerEncoder(TransformerEncoder):
         adapter_bottleneck_per_language: Optional[Dict[str, int]] = None,
         adapter_residual: str = "single",
     ):
+        adapters = AdapterOptions.from_conf("encoder_conf", languages, adapter_mode, adapter_bottleneck,
+                                            adapter_groups, adapter_bottleneck_per_language, adapter_residual)
         super().__init__(
             input_size, output_size=output_size, attention_heads=attention_heads, linear_units=linear_units,
             num_blocks=num_blocks, dropout_rate=dropout_rate, positional_dropout_rate=positional_dropout_rate,
@@ -142,10 +139,5 @@ class AdapterTransformerEncoder(TransformerEncoder):
             positionwise_conv_kernel_size=positionwise_conv_kernel_size, layer_drop_rate=layer_drop_rate,
             qk_norm=qk_norm, use_flash_attn=use_flash_attn,
         )
-        if not languages:
-            raise ValueError("encoder_conf.languages is empty: set model_conf.languages (MultilingualASRTask "
-                             "copies it into encoder_conf) or give encoder_conf.languages")
-        for i, layer in enumerate(self.encoders):
-            self.encoders[i] = _AdapterEncoderLayer(layer, DualAdapter(
-                output_size, languages, bottleneck=adapter_bottleneck, mode=adapter_mode, groups=adapter_groups,
-                bottleneck_per_language=adapter_bottleneck_per_language, residual=adapter_residual))
+        # eq. 13 in every layer; the adapter is built before its layer is wrapped, as a fixed seed expects
+        wrap_layers(self.encoders, lambda layer: _AdapterEncoderLayer(layer, adapters.new_adapter(output_size)))

@@ -24,7 +24,8 @@ from espnet.nets.pytorch_backend.transformer.encoder_layer import EncoderLayer
 from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
 from typeguard import typechecked
 
-from espnet_ext.asr.language_conditioning import LanguageConditioned
+from espnet_ext.asr.language_conditioning import LanguageConditioned, require_languages
+from espnet_ext.asr.layer_wrapping import WrappedEncoderLayer, wrap_layers
 
 LID_POSITIONS = ("input", "all_layers")
 
@@ -55,15 +56,11 @@ class _LanguageBias(LanguageConditioned):
         return x + self.weight[self.lang_ids_for(x.shape[0])].unsqueeze(1)  # (B, T, D) + (B, 1, D)
 
 
-class _LanguageBiasedEncoderLayer(EncoderLayer):
+class _LanguageBiasedEncoderLayer(WrappedEncoderLayer):
     """ESPnet ``EncoderLayer`` (taking over the sub-modules of ``layer``) whose input gets E[lang] added."""
 
     def __init__(self, layer: EncoderLayer, num_languages: int):
-        super().__init__(layer.size, layer.self_attn, layer.feed_forward, layer.dropout.p,
-                         layer.normalize_before, layer.concat_after, layer.stochastic_depth_rate)
-        self.norm1, self.norm2 = layer.norm1, layer.norm2
-        if self.concat_after:
-            self.concat_linear = layer.concat_linear
+        super().__init__(layer)
         self.language_bias = _LanguageBias(num_languages, layer.size)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor], cache: Optional[torch.Tensor] = None):
@@ -117,9 +114,7 @@ class LIDTransformerEncoder(TransformerEncoder):
         languages: Optional[List[str]] = None,
         lid_position: str = "all_layers",
     ):
-        if not languages:
-            raise ValueError("encoder_conf.languages is empty: set model_conf.languages (MultilingualASRTask "
-                             "copies it into encoder_conf) or give encoder_conf.languages")
+        languages = require_languages("encoder_conf", languages)
         if lid_position not in LID_POSITIONS:
             raise ValueError(f"encoder_conf.lid_position must be one of {LID_POSITIONS}, got '{lid_position}'")
         if input_layer in ("embed", "wav2vec"):
@@ -138,8 +133,7 @@ class LIDTransformerEncoder(TransformerEncoder):
         self.lid_position = lid_position
         self.language_vector = _LanguageOneHot(len(languages))
         if lid_position == "all_layers":
-            for i, layer in enumerate(self.encoders):
-                self.encoders[i] = _LanguageBiasedEncoderLayer(layer, len(languages))
+            wrap_layers(self.encoders, lambda layer: _LanguageBiasedEncoderLayer(layer, len(languages)))
 
     def forward(self, xs_pad: torch.Tensor, ilens: torch.Tensor, prev_states: Optional[torch.Tensor] = None,
                 masks: Optional[torch.Tensor] = None, ctc=None, return_all_hs: bool = False):
