@@ -13,8 +13,9 @@ Splits (the paper: "according to the ESPNET recipe"): dev = ``dev.tsv``, test = 
 hours, 5 h few-shot of Table 13, or user caps): the pool, sorted by clip name, is shuffled with
 ``random.Random(f"{seed}-{lang}")`` and the longest prefix whose total duration fits the cap is kept, so
 the kept hours are within one utterance of the cap and the same seed always keeps the same clips.
-Durations come from the mp3 headers (``soundfile.info``) and are cached in ``out_dir/.cache``; only the
-clips that the prefix walk reaches are opened.
+Durations come from the mp3 headers (``soundfile.info``) and are cached in ``.<out_dir name>.cache`` beside
+``out_dir``; only the clips that the prefix walk reaches are opened.  ``out_dir`` is written aside and renamed
+into place when complete, with a ``.done`` recording the settings (:mod:`espnet_ext.utils.atomic_dir`).
 """
 
 import csv
@@ -22,6 +23,7 @@ import hashlib
 import json
 import logging
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -30,6 +32,7 @@ from espnet_ext.dataprep.datadir import validate_data_dir
 from espnet_ext.fileio.kaldi_map import DataDirError, write_kaldi_map
 from espnet_ext.text.cv_normalize import describe as describe_normalization
 from espnet_ext.text.cv_normalize import normalize
+from espnet_ext.utils.atomic_dir import atomic_output_dir, options_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,6 @@ CAP_TABLES: Dict[str, Dict[str, float]] = {
 FEW_SHOT_HOURS = 5.0  # Appendix I, Table 13: "five-hour speech data of each language"
 REQUIRED_COLUMNS = ("client_id", "path", "sentence")
 SPLIT_TSVS = {"dev": "dev.tsv", "test": "test.tsv"}
-DONE_MARKER = ".done"
 
 
 @dataclass
@@ -219,7 +221,8 @@ def prepare_commonvoice(cv_root: Path, out_dir: Path, languages: Sequence[str] =
 
     Args:
         cv_root: directory holding one CommonVoice release directory per language.
-        out_dir: output directory (idempotent: a ``.done`` marker holding the same settings skips the work).
+        out_dir: output directory (idempotent: a ``.done`` marker holding the same settings skips the work;
+            otherwise it is rebuilt aside and replaces ``out_dir`` as a whole).
         languages: paper language codes (``zh`` reads the ``zh-TW`` release, ``sv`` reads ``sv-SE``).
         cap_table: ``table6`` (default), ``table1`` (nl 15 h) or ``none``.
         few_shot: cap every language at 5 hours (Table 13); overrides ``cap_table``.
@@ -239,16 +242,19 @@ def prepare_commonvoice(cv_root: Path, out_dir: Path, languages: Sequence[str] =
     settings = dict(cv_root=str(cv_root.resolve()), languages=list(languages), caps=cap_units,
                     cap_unit_seconds=cap_unit_seconds, seed=seed, train_source=train_source,
                     normalization=describe_normalization())
-    marker = out_dir / DONE_MARKER
-    if marker.is_file() and json.loads(marker.read_text() or "{}") == settings:
-        logger.info("%s is complete with the same settings; skipping", out_dir)
+    out = atomic_output_dir(out_dir, options_fingerprint("commonvoice_prep", settings), log=logger,
+                            legacy=lambda old: options_fingerprint("commonvoice_prep", old)
+                            if set(old) == set(settings) else None,
+                            skip_log="{dir} is complete with the same settings; skipping")
+    if out.complete:
         return json.loads((out_dir / "report.json").read_text())
 
+    cache_dir = duration_cache_dir(out_dir)
     splits: Dict[str, List[Tuple[Clip, float]]] = {"train": [], "dev": [], "test": []}
     report: dict = {"settings": settings, "languages": {}}
     for lang in languages:
         release = find_release_dir(cv_root, lang)
-        durations = DurationCache(out_dir / ".cache", lang)
+        durations = DurationCache(cache_dir, lang)
         lang_report: dict = {"release_dir": str(release)}
         held_out = set()
         for split, tsv_name in SPLIT_TSVS.items():
@@ -276,11 +282,21 @@ def prepare_commonvoice(cv_root: Path, out_dir: Path, languages: Sequence[str] =
         logger.info("%s: train %d utts %.2f h (cap %s); dev %d; test %d", lang, len(kept), total / 3600,
                     cap_seconds, lang_report["dev"]["utterances"], lang_report["test"]["utterances"])
 
-    marker.unlink(missing_ok=True)
-    for split, rows in splits.items():
-        _write_split(out_dir / split, rows)
-        # The release is 48 kHz: skip per-file header checks here (stage 1 of the recipe validates again).
-        validate_data_dir(out_dir / split, languages=list(languages), check_audio=False)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    marker.write_text(json.dumps(settings))
+    with out as tmp:  # written aside, renamed into place when complete (espnet_ext.utils.atomic_dir)
+        for split, rows in splits.items():
+            _write_split(tmp / split, rows)
+            # The release is 48 kHz: skip per-file header checks here (stage 1 of the recipe validates again).
+            validate_data_dir(tmp / split, languages=list(languages), check_audio=False)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
+
+
+def duration_cache_dir(out_dir: Path) -> Path:
+    """Where the clip durations of ``out_dir`` are cached: ``.<name>.cache`` beside it (not inside: the output
+    dir is replaced as a whole when redone, the cache outlives it and a failed run). A cache that older
+    versions kept in ``out_dir/.cache`` is copied there once."""
+    out_dir = Path(out_dir)
+    cache_dir = out_dir.parent / f".{out_dir.name}.cache"
+    if not cache_dir.exists() and (out_dir / ".cache").is_dir():
+        shutil.copytree(out_dir / ".cache", cache_dir)
+    return cache_dir

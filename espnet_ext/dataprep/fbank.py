@@ -3,8 +3,8 @@
 Output dir (docs/stages.md, stage b): ``feats.scp`` + ``feats.<job>.ark``, ``utt2num_frames``, the data
 dir's ``text utt2spk spk2utt utt2lang``, and ``cmvn.npz`` — global mean/variance statistics in ESPnet's
 ``feats_stats.npz`` layout (``count``, ``sum``, ``sum_square``) so ``normalize: global_mvn`` can read it.
-Everything is written under ``<out_dir>.tmp`` and renamed into place at the end: a failed or interrupted
-run leaves nothing that a re-run would trust.
+Everything is written under ``.<name>.partial`` beside ``out_dir`` and renamed into place at the end
+(:mod:`espnet_ext.utils.atomic_dir`): a failed or interrupted run leaves nothing that a re-run would trust.
 
 The completion marker ``.done`` records a fingerprint of what produced the dir (digests of the data dir's
 files, the feature options, :data:`CODE_VERSION`); a re-run skips only when it matches, and otherwise says
@@ -17,7 +17,6 @@ import json
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import threading
 import time
@@ -29,11 +28,11 @@ import numpy as np
 
 from espnet_ext.dataprep.datadir import validate_data_dir
 from espnet_ext.fileio.kaldi_map import DataDirError, write_kaldi_map
-from espnet_ext.utils.stage_marker import stale_reason, write_marker
+from espnet_ext.utils.atomic_dir import atomic_output_dir
+from espnet_ext.utils.stage_marker import DONE_MARKER  # noqa: F401 (callers import it from here)
 
 logger = logging.getLogger(__name__)
 
-DONE_MARKER = ".done"
 COPIED_FILES = ("text", "utt2spk", "spk2utt", "utt2lang")
 # Bump when a change of this module changes what a feature dir holds: old dirs are then redone.
 CODE_VERSION = "2"
@@ -191,62 +190,52 @@ def extract_data_dir(data_dir: Path, out_dir: Path, conf: FbankConfig, nj: int =
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if nj < 1:
         raise ValueError(f"nj must be >= 1, got {nj}")
-    fingerprint = input_fingerprint(data_dir, conf)
-    if (out_dir / DONE_MARKER).is_file():
-        reason = stale_reason(out_dir / DONE_MARKER, fingerprint)
-        if reason is None:
-            logger.info("%s is complete; skipping (delete %s to redo)", out_dir, out_dir / DONE_MARKER)
-            return out_dir
-        logger.info("%s is out of date: %s; redoing it", out_dir, reason)
+    out = atomic_output_dir(out_dir, input_fingerprint(data_dir, conf), foreign="replace", log=logger)
+    if out.complete:
+        return out_dir
     data = validate_data_dir(data_dir, languages=languages, check_audio=False)
     utts = data.utts
     nj = min(nj, len(utts))
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    shards = [(j + 1, [(u, data.wav[u]) for u in utts[j::nj]], str(tmp.resolve()), asdict(conf)) for j in range(nj)]
     num_frames: Dict[str, int] = {}
     stats = np.zeros((3, conf.dim), dtype=np.float64)
-    try:
-        if nj == 1:
-            results = map(_extract_shard, shards)
-        else:
-            # Workers die with this process (even on SIGKILL): none keeps writing into a dir a re-run rebuilds.
-            pool = multiprocessing.get_context("spawn").Pool(nj, initializer=_die_with_parent,
-                                                              initargs=(os.getpid(),))
-            results = pool.imap_unordered(_extract_shard, shards)
-        for _, frames, shard_stats in tqdm(results, total=nj, desc=f"fbank {data_dir.name}", unit="job"):
-            num_frames.update(frames)
-            stats += shard_stats
-        if nj > 1:
-            pool.close()
-            pool.join()
-    except BaseException:
-        if nj > 1:
-            pool.terminate()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with out as tmp:
+        shards = [(j + 1, [(u, data.wav[u]) for u in utts[j::nj]], str(tmp.resolve()), asdict(conf))
+                  for j in range(nj)]
+        try:
+            if nj == 1:
+                results = map(_extract_shard, shards)
+            else:
+                # Workers die with this process (even on SIGKILL): none keeps writing into a dir a re-run rebuilds.
+                pool = multiprocessing.get_context("spawn").Pool(nj, initializer=_die_with_parent,
+                                                                  initargs=(os.getpid(),))
+                results = pool.imap_unordered(_extract_shard, shards)
+            for _, frames, shard_stats in tqdm(results, total=nj, desc=f"fbank {data_dir.name}", unit="job"):
+                num_frames.update(frames)
+                stats += shard_stats
+            if nj > 1:
+                pool.close()
+                pool.join()
+        except BaseException:
+            if nj > 1:
+                pool.terminate()
+            raise
 
-    # Point the scp files at the final location, merge them in utterance order.
-    final = str(out_dir.resolve())
-    entries: Dict[str, str] = {}
-    for job in range(1, nj + 1):
-        with open(tmp / f"feats.{job}.scp", encoding="utf-8") as f:
-            for line in f:
-                utt, loc = line.rstrip("\n").split(" ", 1)
-                entries[utt] = loc.replace(str(tmp.resolve()), final, 1)
-        (tmp / f"feats.{job}.scp").unlink()
-    write_kaldi_map(tmp / "feats.scp", entries)
-    write_kaldi_map(tmp / "utt2num_frames", {u: str(n) for u, n in num_frames.items()})
-    # Normalised copies (sorted, "key value", no byte-order mark): what ESPnet's readers expect.
-    for name, mapping in data.normalized_files().items():
-        write_kaldi_map(tmp / name, mapping)
-    np.savez(tmp / "cmvn.npz", count=stats[0, 0], sum=stats[1], sum_square=stats[2])
-    (tmp / "feats_dim").write_text(f"{conf.dim}\n")
-    write_marker(tmp / DONE_MARKER, fingerprint)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+        # Point the scp files at the final location, merge them in utterance order.
+        final = str(out_dir.resolve())
+        entries: Dict[str, str] = {}
+        for job in range(1, nj + 1):
+            with open(tmp / f"feats.{job}.scp", encoding="utf-8") as f:
+                for line in f:
+                    utt, loc = line.rstrip("\n").split(" ", 1)
+                    entries[utt] = loc.replace(str(tmp.resolve()), final, 1)
+            (tmp / f"feats.{job}.scp").unlink()
+        write_kaldi_map(tmp / "feats.scp", entries)
+        write_kaldi_map(tmp / "utt2num_frames", {u: str(n) for u, n in num_frames.items()})
+        # Normalised copies (sorted, "key value", no byte-order mark): what ESPnet's readers expect.
+        for name, mapping in data.normalized_files().items():
+            write_kaldi_map(tmp / name, mapping)
+        np.savez(tmp / "cmvn.npz", count=stats[0, 0], sum=stats[1], sum_square=stats[2])
+        (tmp / "feats_dim").write_text(f"{conf.dim}\n")
     logger.info("%s: %d utterances, %d frames", out_dir, len(num_frames), int(stats[0, 0]))
     return out_dir
 

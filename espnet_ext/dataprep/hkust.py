@@ -13,7 +13,6 @@ error says so).  Channel ``A`` is channel 1, ``B`` channel 2.  Each segment is c
 ``dev_calls`` training calls held out as ``zh_dev``; the rest is ``zh_train``. ``utt2lang`` tag ``zh``.
 """
 
-import json
 import logging
 import random
 import re
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_ext.dataprep import synth_corpus
-from espnet_ext.dataprep.segmented_audio import cut_segment, normalize_transcript
+from espnet_ext.dataprep.segmented_audio import cut_segment, normalize_transcript, prepared_output
 
 logger = logging.getLogger(__name__)
 
@@ -58,51 +57,58 @@ def _open_info(sph: Path):
 
 def prepare_hkust(audio_dir: Path, trans_dir: Path, out_dir: Path, dev_calls: int = 20, seed: int = 0,
                   min_duration: float = 0.2, max_duration: Optional[float] = 30.0) -> Dict[str, int]:
-    """Write ``zh_train zh_dev zh_test`` data dirs (16 kHz WAVs in ``out_dir/wav``); return counts. Idempotent."""
+    """Write ``zh_train zh_dev zh_test`` data dirs (16 kHz WAVs in ``out_dir/wav``); return counts.
+
+    Idempotent and never half-done (:mod:`espnet_ext.utils.atomic_dir`): ``out_dir`` is built aside in
+    ``.<name>.partial`` and renamed into place with a ``.done`` recording the arguments; a rerun with the same
+    arguments returns the recorded counts, with others it rebuilds and replaces ``out_dir``. ``out_dir`` is
+    replaced as a whole: give each preparer a dir of its own."""
     audio_dir, trans_dir, out_dir = (Path(p).absolute() for p in (audio_dir, trans_dir, out_dir))
     for p in (audio_dir, trans_dir):
         if not p.is_dir():
             raise FileNotFoundError(f"HKUST directory not found: {p}")
     args = {"audio": str(audio_dir), "trans": str(trans_dir), "dev_calls": dev_calls, "seed": seed,
             "min": min_duration, "max": max_duration}
-    marker = out_dir / ".done"
-    if marker.is_file() and json.loads(marker.read_text())["args"] == args:
-        return json.loads(marker.read_text())["counts"]
+    out = prepared_output(out_dir, "hkust_prep", args, logger)
+    if out.complete:
+        return out.record["counts"]
     audio = {}
     for p in list(audio_dir.rglob("*.sph")) + list(audio_dir.rglob("*.wav")):
         if p.parent.name.lower() in ("train", "dev"):
             audio.setdefault(p.stem, p)
-    by_part: Dict[str, List[dict]] = {"train": [], "dev": []}
-    for txt in sorted(trans_dir.rglob("*.txt")):
-        part = txt.parent.name.lower()
-        if part not in by_part:
-            continue
-        if txt.stem not in audio:
-            raise FileNotFoundError(f"{txt}: no audio {txt.stem}.sph under {audio_dir}")
-        info = _open_info(audio[txt.stem])
-        for seg in read_transcript(txt):
-            text = normalize_transcript(seg["text"])
-            dur = seg["end"] - seg["start"]
-            if not text or dur < min_duration or (max_duration is not None and dur > max_duration):
+    with out as tmp:  # written aside, renamed into place when complete (espnet_ext.utils.atomic_dir)
+        by_part: Dict[str, List[dict]] = {"train": [], "dev": []}
+        for txt in sorted(trans_dir.rglob("*.txt")):
+            part = txt.parent.name.lower()
+            if part not in by_part:
                 continue
-            spk = f"{txt.stem}-{seg['channel']}"
-            utt = f"{spk}-{int(round(seg['start'] * 1000)):08d}"
-            wav = out_dir / "wav" / txt.stem / f"{utt}.wav"
-            duration = cut_segment(audio[txt.stem], seg["start"], seg["end"], wav, "AB".index(seg["channel"]), info)
-            by_part[part].append({"utt": utt, "spk": spk, "call": txt.stem, "lang": "zh", "transcript": text,
-                                  "final_path": str(wav), "duration": duration})
-    calls = sorted({u["call"] for u in by_part["train"]})
-    if len(calls) <= dev_calls:
-        raise ValueError(f"{trans_dir}: {len(calls)} training calls, dev_calls={dev_calls} leaves none to train on")
-    random.Random(f"{seed}:hkust").shuffle(calls)
-    dev = set(calls[:dev_calls])
-    sets = {"zh_train": [u for u in by_part["train"] if u["call"] not in dev],
-            "zh_dev": [u for u in by_part["train"] if u["call"] in dev], "zh_test": by_part["dev"]}
-    for name, items in sets.items():
-        if not items:
-            raise ValueError(f"HKUST set {name} would be empty (LDC 'dev' transcripts found: "
-                             f"{bool(by_part['dev'])})")
-        synth_corpus.write_data_dir(out_dir / name, items)
-    counts = {name: len(items) for name, items in sets.items()}
-    marker.write_text(json.dumps({"args": args, "counts": counts}, indent=1))
+            if txt.stem not in audio:
+                raise FileNotFoundError(f"{txt}: no audio {txt.stem}.sph under {audio_dir}")
+            info = _open_info(audio[txt.stem])
+            for seg in read_transcript(txt):
+                text = normalize_transcript(seg["text"])
+                dur = seg["end"] - seg["start"]
+                if not text or dur < min_duration or (max_duration is not None and dur > max_duration):
+                    continue
+                spk = f"{txt.stem}-{seg['channel']}"
+                utt = f"{spk}-{int(round(seg['start'] * 1000)):08d}"
+                wav = Path("wav") / txt.stem / f"{utt}.wav"
+                duration = cut_segment(audio[txt.stem], seg["start"], seg["end"], tmp / wav,
+                                       "AB".index(seg["channel"]), info)
+                by_part[part].append({"utt": utt, "spk": spk, "call": txt.stem, "lang": "zh", "transcript": text,
+                                      "final_path": str(out_dir / wav), "duration": duration})
+        calls = sorted({u["call"] for u in by_part["train"]})
+        if len(calls) <= dev_calls:
+            raise ValueError(f"{trans_dir}: {len(calls)} training calls, dev_calls={dev_calls} leaves none to train on")
+        random.Random(f"{seed}:hkust").shuffle(calls)
+        dev = set(calls[:dev_calls])
+        sets = {"zh_train": [u for u in by_part["train"] if u["call"] not in dev],
+                "zh_dev": [u for u in by_part["train"] if u["call"] in dev], "zh_test": by_part["dev"]}
+        for name, items in sets.items():
+            if not items:
+                raise ValueError(f"HKUST set {name} would be empty (LDC 'dev' transcripts found: "
+                                 f"{bool(by_part['dev'])})")
+            synth_corpus.write_data_dir(tmp / name, items)
+        counts = {name: len(items) for name, items in sets.items()}
+        out.record.update(args=args, counts=counts)
     return counts

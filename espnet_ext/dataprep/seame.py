@@ -17,7 +17,6 @@ the train speakers' *recordings* are divided into CS-a (source task) and CS-b (t
 cs_dev cs_test``; every ``utt2lang`` tag is ``cs``.
 """
 
-import json
 import logging
 import random
 import re
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from espnet_ext.dataprep import synth_corpus
-from espnet_ext.dataprep.segmented_audio import cut_segment, normalize_transcript
+from espnet_ext.dataprep.segmented_audio import cut_segment, normalize_transcript, prepared_output
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +77,12 @@ def find_recordings(corpus_dir: Path) -> List[Tuple[Path, Path]]:
 def prepare_seame(corpus_dir: Path, out_dir: Path, test_speakers: int = 8, dev_speakers: int = 8,
                   target_fraction: float = 0.2, seed: int = 0, min_duration: float = 0.2,
                   max_duration: Optional[float] = 30.0) -> Dict[str, int]:
-    """Write the :data:`SETS` data dirs and ``out_dir/wav/``; return utterances per set. Idempotent."""
+    """Write the :data:`SETS` data dirs and ``out_dir/wav/``; return utterances per set.
+
+    Idempotent and never half-done (:mod:`espnet_ext.utils.atomic_dir`): ``out_dir`` is built aside in
+    ``.<name>.partial`` and renamed into place with a ``.done`` recording the arguments; a rerun with the same
+    arguments returns the recorded counts, with others it rebuilds and replaces ``out_dir``. ``out_dir`` is
+    replaced as a whole: give each preparer a dir of its own."""
     corpus_dir, out_dir = Path(corpus_dir).absolute(), Path(out_dir).absolute()
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"SEAME corpus directory not found: {corpus_dir}")
@@ -86,55 +90,56 @@ def prepare_seame(corpus_dir: Path, out_dir: Path, test_speakers: int = 8, dev_s
         raise ValueError(f"target_fraction must be in (0, 1), got {target_fraction}")
     args = {"corpus_dir": str(corpus_dir), "test": test_speakers, "dev": dev_speakers, "target": target_fraction,
             "seed": seed, "min": min_duration, "max": max_duration}
-    marker = out_dir / ".done"
-    if marker.is_file() and json.loads(marker.read_text())["args"] == args:
-        logger.info("%s already prepared", out_dir)
-        return json.loads(marker.read_text())["counts"]
-    utts: List[dict] = []
-    for txt, audio in find_recordings(corpus_dir):
-        import soundfile
-        info = soundfile.info(str(audio))
-        with open(txt, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                rec, start, end, raw = parse_transcript_line(line, txt, lineno)
-                text = normalize_transcript(raw)
-                dur = end - start
-                if not text or dur < min_duration or (max_duration is not None and dur > max_duration):
-                    continue
-                if start * info.samplerate >= info.frames:
-                    logger.warning("%s:%d: segment starts after the end of %s; skipped", txt, lineno, audio)
-                    continue
-                spk = speaker_of(txt.stem)
-                utt = f"{spk}-{txt.stem}-{int(round(start * 1000)):08d}"
-                wav = out_dir / "wav" / spk / f"{utt}.wav"
-                duration = cut_segment(audio, start, end, wav, 0, info)
-                utts.append({"utt": utt, "spk": spk, "rec": txt.stem, "lang": "cs", "transcript": text,
-                             "final_path": str(wav), "duration": duration})
-    speakers = sorted({u["spk"] for u in utts})
-    if len(speakers) <= test_speakers + dev_speakers:
-        raise ValueError(f"{corpus_dir}: {len(speakers)} speakers, but test_speakers={test_speakers} + "
-                         f"dev_speakers={dev_speakers} must leave some for training")
-    rng = random.Random(f"{seed}:seame")
-    rng.shuffle(speakers)
-    held = {s: "cs_test" for s in speakers[:test_speakers]}
-    held.update({s: "cs_dev" for s in speakers[test_speakers:test_speakers + dev_speakers]})
-    train_recs = sorted({u["rec"] for u in utts if u["spk"] not in held})
-    rng.shuffle(train_recs)
-    n_target = max(1, round(target_fraction * len(train_recs)))
-    target = set(train_recs[:n_target])
-    sets: Dict[str, List[dict]] = {name: [] for name in SETS}
-    for u in utts:
-        if u["spk"] in held:
-            sets[held[u["spk"]]].append(u)
-        else:
-            sets["cs_train"].append(u)
-            sets["cs_b_train" if u["rec"] in target else "cs_a_train"].append(u)
-    for name, items in sets.items():
-        if not items:
-            raise ValueError(f"{corpus_dir}: set {name} would be empty; adjust the split options")
-        synth_corpus.write_data_dir(out_dir / name, items)
-    counts = {name: len(items) for name, items in sets.items()}
-    marker.write_text(json.dumps({"args": args, "counts": counts}, indent=1))
+    out = prepared_output(out_dir, "seame_prep", args, logger)
+    if out.complete:
+        return out.record["counts"]
+    recordings = find_recordings(corpus_dir)
+    with out as tmp:  # written aside, renamed into place when complete (espnet_ext.utils.atomic_dir)
+        utts: List[dict] = []
+        for txt, audio in recordings:
+            import soundfile
+            info = soundfile.info(str(audio))
+            with open(txt, encoding="utf-8") as f:
+                for lineno, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    rec, start, end, raw = parse_transcript_line(line, txt, lineno)
+                    text = normalize_transcript(raw)
+                    dur = end - start
+                    if not text or dur < min_duration or (max_duration is not None and dur > max_duration):
+                        continue
+                    if start * info.samplerate >= info.frames:
+                        logger.warning("%s:%d: segment starts after the end of %s; skipped", txt, lineno, audio)
+                        continue
+                    spk = speaker_of(txt.stem)
+                    utt = f"{spk}-{txt.stem}-{int(round(start * 1000)):08d}"
+                    wav = Path("wav") / spk / f"{utt}.wav"
+                    duration = cut_segment(audio, start, end, tmp / wav, 0, info)
+                    utts.append({"utt": utt, "spk": spk, "rec": txt.stem, "lang": "cs", "transcript": text,
+                                 "final_path": str(out_dir / wav), "duration": duration})
+        speakers = sorted({u["spk"] for u in utts})
+        if len(speakers) <= test_speakers + dev_speakers:
+            raise ValueError(f"{corpus_dir}: {len(speakers)} speakers, but test_speakers={test_speakers} + "
+                             f"dev_speakers={dev_speakers} must leave some for training")
+        rng = random.Random(f"{seed}:seame")
+        rng.shuffle(speakers)
+        held = {s: "cs_test" for s in speakers[:test_speakers]}
+        held.update({s: "cs_dev" for s in speakers[test_speakers:test_speakers + dev_speakers]})
+        train_recs = sorted({u["rec"] for u in utts if u["spk"] not in held})
+        rng.shuffle(train_recs)
+        n_target = max(1, round(target_fraction * len(train_recs)))
+        target = set(train_recs[:n_target])
+        sets: Dict[str, List[dict]] = {name: [] for name in SETS}
+        for u in utts:
+            if u["spk"] in held:
+                sets[held[u["spk"]]].append(u)
+            else:
+                sets["cs_train"].append(u)
+                sets["cs_b_train" if u["rec"] in target else "cs_a_train"].append(u)
+        for name, items in sets.items():
+            if not items:
+                raise ValueError(f"{corpus_dir}: set {name} would be empty; adjust the split options")
+            synth_corpus.write_data_dir(tmp / name, items)
+        counts = {name: len(items) for name, items in sets.items()}
+        out.record.update(args=args, counts=counts)
     return counts

@@ -1,4 +1,5 @@
-"""Shared pieces of the real-corpus preparers (SEAME, HKUST): transcript normalisation and segment cutting.
+"""Shared pieces of the real-corpus preparers (SEAME, HKUST): transcript normalisation, segment cutting and the
+atomic output dir whose marker records the preparer's arguments.
 
 Long LDC recordings are cut into one 16 kHz mono WAV per transcribed segment because our data dirs
 hold plain file paths (``validate_data_dir`` rejects piped ``wav.scp`` entries and Kaldi ``segments``).
@@ -7,12 +8,15 @@ here with an exact 2:1 polyphase filter (``scipy.signal.resample_poly``), so sta
 and never has to resample with a warning.
 """
 
+import logging
 import math
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
+
+from espnet_ext.utils.atomic_dir import AtomicOutputDir, atomic_output_dir, options_fingerprint
 
 SAMPLE_RATE = 16000
 #: Annotation markup of LDC transcripts: ``[noise]``, ``<unk>``, ``(ppl)``, ``{laugh}``, ``%hes``.
@@ -55,3 +59,14 @@ def cut_segment(audio: Path, start: float, end: float, out_path: Path, channel: 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(out_path), np.clip(wave, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
     return len(wave) / SAMPLE_RATE
+
+
+def prepared_output(out_dir: Path, builder: str, args: Dict[str, Any], log: logging.Logger) -> AtomicOutputDir:
+    """The output dir of preparer ``builder`` run with ``args`` (:mod:`espnet_ext.utils.atomic_dir`): complete when
+    its ``.done`` records the same arguments (``<dir> already prepared``; the counts are ``.record["counts"]``),
+    also in the ``{"args", "counts"}`` marker the preparers wrote in place before. Build it with ``with out as
+    tmp:`` and record ``out.record.update(args=args, counts=counts)`` there."""
+    def legacy(old):
+        return options_fingerprint(builder, old["args"]) if set(old["args"]) == set(args) else None
+    return atomic_output_dir(out_dir, options_fingerprint(builder, args), legacy=legacy,
+                             skip_log="{dir} already prepared", log=log)

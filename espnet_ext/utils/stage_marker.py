@@ -23,6 +23,7 @@ from typing import Dict, Iterable, Mapping, Optional, Union
 
 DONE_MARKER = ".done"
 MISSING = "missing"
+NO_FINGERPRINT = "its completion marker records no input fingerprint (made by an older espnet_ext)"
 PathLike = Union[str, Path]
 
 
@@ -82,7 +83,12 @@ def stale_reason(marker: PathLike, current: Mapping[str, str]) -> Optional[str]:
         return "it has no completion marker"
     recorded = read_marker(marker)
     if recorded is None:
-        return "its completion marker records no input fingerprint (made by an older espnet_ext)"
+        return NO_FINGERPRINT
+    return changes_since(recorded, current)
+
+
+def changes_since(recorded: Mapping[str, str], current: Mapping[str, str]) -> Optional[str]:
+    """What differs between a recorded fingerprint and ``current`` (None when nothing does)."""
     changes = []
     for name in sorted(set(current) | set(recorded)):
         before, now = recorded.get(name), current.get(name)
@@ -100,10 +106,17 @@ def stale_reason(marker: PathLike, current: Mapping[str, str]) -> Optional[str]:
     return "; ".join(changes) + " since it was made" if changes else None
 
 
-def write_marker(marker: PathLike, current: Mapping[str, str]) -> None:
-    """Record ``current`` in ``marker`` atomically (write a sibling temporary file, then rename)."""
+def write_marker(marker: PathLike, current: Mapping[str, str], extra: Mapping[str, object] = None) -> None:
+    """Record ``current`` in ``marker`` atomically (write a sibling temporary file, then rename).
+
+    ``extra``: further top-level JSON entries beside ``inputs`` (what a builder returns on a skipped re-run,
+    e.g. its statistics); readers of the fingerprint ignore them."""
     marker = Path(marker)
+    payload = dict(extra or {})
+    if "inputs" in payload:
+        raise ValueError("extra marker entries cannot be named 'inputs' (that is the fingerprint)")
+    payload["inputs"] = dict(current)
     marker.parent.mkdir(parents=True, exist_ok=True)
     tmp = marker.with_name(f"{marker.name}.tmp.{os.getpid()}")
-    tmp.write_text(json.dumps({"inputs": dict(current)}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, marker)

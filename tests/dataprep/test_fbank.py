@@ -43,7 +43,7 @@ def test_features_match_direct_computation(data_dir, tmp_path, nj):
     import soundfile
 
     out = extract_data_dir(data_dir, tmp_path / f"dump{nj}", FbankConfig(), nj=nj)
-    assert (out / DONE_MARKER).is_file() and not (tmp_path / f"dump{nj}.tmp").exists()
+    assert (out / DONE_MARKER).is_file() and not (tmp_path / f".dump{nj}.partial").exists()
     wav = read_kaldi_map(data_dir / "wav.scp")
     feats = dict(kaldiio.load_scp(str(out / "feats.scp")).items())
     assert sorted(feats) == sorted(wav)
@@ -88,7 +88,7 @@ def test_unreadable_audio_leaves_nothing_behind(data_dir, tmp_path):
     out = tmp_path / "dump"
     with pytest.raises(DataDirError, match=r"utterance 'spkB-en-0003': cannot read audio"):
         extract_data_dir(data_dir, out, FbankConfig(), nj=2)
-    assert not out.exists() and not (tmp_path / "dump.tmp").exists()
+    assert not out.exists() and not (tmp_path / ".dump.partial").exists()
 
 
 def test_rerun_with_marker_is_a_noop(data_dir, tmp_path):
@@ -192,7 +192,7 @@ def test_compute_fbank_workers_die_with_a_killed_parent(tmp_path):
     workers = []
     try:
         deadline = time.time() + 120
-        tmp = tmp_path / "dump.tmp"
+        tmp = tmp_path / ".dump.partial"
         while time.time() < deadline:  # both jobs inside their shard (each has opened its ark)
             if (tmp / "feats.1.ark").exists() and (tmp / "feats.2.ark").exists():
                 break

@@ -64,3 +64,39 @@ def test_hkust_errors(tmp_path):
     (audio / "train" / f"{CALLS['train'][0]}.sph").write_bytes(b"NIST_1A\n   1024\nshorten garbage")
     with pytest.raises(RuntimeError, match="sph2pipe"):
         hkust.prepare_hkust(audio, trans, tmp_path / "o", dev_calls=1)
+
+
+def test_interrupted_prep_leaves_no_half_written_dir(tmp_path, monkeypatch, caplog):
+    """Issue 18: the prep wrote in place, so a failure midway left data dirs and WAVs that looked usable."""
+    import json
+    import logging
+
+    audio, trans = make_hkust(tmp_path)
+    out = tmp_path / "data"
+    real_write = hkust.synth_corpus.write_data_dir
+
+    def write_then_fail(path, items):  # the second set's files fail (a full disk, a kill)
+        if path.name == "zh_dev":
+            raise OSError("No space left on device")
+        real_write(path, items)
+    monkeypatch.setattr(hkust.synth_corpus, "write_data_dir", write_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        hkust.prepare_hkust(audio, trans, out, dev_calls=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LDC2005S15", "LDC2005T32"]  # no data, no .data.partial
+    monkeypatch.undo()
+    counts = hkust.prepare_hkust(audio, trans, out, dev_calls=1)
+    wavs = {p: p.read_bytes() for p in (out / "wav").rglob("*.wav")}
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(hkust.synth_corpus, "write_data_dir", write_then_fail)
+    with pytest.raises(OSError, match="No space"):  # a redo with other options that fails keeps the old output
+        hkust.prepare_hkust(audio, trans, out, dev_calls=1, seed=1)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    monkeypatch.undo()
+    with caplog.at_level(logging.INFO):
+        assert hkust.prepare_hkust(audio, trans, out, dev_calls=1) == counts  # same options: skipped
+    assert f"{out} already prepared" in caplog.text
+    assert all(p.read_bytes() == b for p, b in wavs.items())
+    # a dir finished by the in-place version of the prep (marker {"args", "counts"}) is not redone
+    marker = json.loads((out / ".done").read_text())
+    (out / ".done").write_text(json.dumps({"args": marker["args"], "counts": counts}, indent=1))
+    assert hkust.prepare_hkust(audio, trans, out, dev_calls=1) == counts

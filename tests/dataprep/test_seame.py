@@ -68,3 +68,45 @@ def test_speaker_ids_and_errors(tmp_path):
 
 def test_normalize_transcript():
     assert normalize_transcript("<unk> 我 觉得 [laugh] it's OK 的, 啦!") == "我觉得 it's ok 的啦"
+
+
+def test_interrupted_prep_leaves_no_half_written_dir(tmp_path, monkeypatch):
+    """Issue 18: the prep wrote in place, so a failure midway left WAVs and data dirs that looked usable."""
+    corpus = make_seame(tmp_path)
+    out = tmp_path / "data"
+    real_cut = seame.cut_segment
+    calls = []
+
+    def cut_then_fail(*args, **kwargs):  # the fourth segment fails (a broken FLAC, a full disk)
+        calls.append(args)
+        if len(calls) == 4:
+            raise RuntimeError("cannot read audio")
+        return real_cut(*args, **kwargs)
+    monkeypatch.setattr(seame, "cut_segment", cut_then_fail)
+    with pytest.raises(RuntimeError, match="cannot read audio"):
+        seame.prepare_seame(corpus, out, test_speakers=1, dev_speakers=1, target_fraction=0.5, seed=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LDC2015S04"]  # no data, no .data.partial
+    monkeypatch.undo()
+    counts = seame.prepare_seame(corpus, out, test_speakers=1, dev_speakers=1, target_fraction=0.5, seed=3)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert all(str(out) in path for path in _map(out / "cs_train" / "wav.scp").values())  # the final dir, not .partial
+    calls.clear()
+    monkeypatch.setattr(seame, "cut_segment", cut_then_fail)
+    with pytest.raises(RuntimeError, match="cannot read audio"):  # a redo with other options that fails
+        seame.prepare_seame(corpus, out, test_speakers=1, dev_speakers=1, target_fraction=0.5, seed=4)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LDC2015S04", "data"]
+    monkeypatch.undo()
+    assert seame.prepare_seame(corpus, out, test_speakers=1, dev_speakers=1, target_fraction=0.5, seed=3) == counts
+
+
+def test_another_preparers_dir_is_refused(tmp_path):
+    """The seame_cs recipe once gave SEAME and HKUST one --out_dir; replacing it as a whole would delete the other."""
+    corpus = make_seame(tmp_path)
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / ".done").write_text('{"args": {"audio": "/a", "trans": "/t", "dev_calls": 20, "seed": 0, "min": 0.2, '
+                               '"max": 30.0}, "counts": {"zh_train": 4}}')  # HKUST's marker, old format
+    with pytest.raises(RuntimeError, match="has a .done marker this builder did not write; remove it"):
+        seame.prepare_seame(corpus, out, test_speakers=1, dev_speakers=1)
+    assert (out / ".done").is_file()
