@@ -25,6 +25,7 @@ set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run_a2_rows.sh:${BASH_LINENO[0]}) $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)
+self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")   # for --help after the cd below
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # row name -> conf/tuning file (without .yaml) and the A2 paper row it is compared with
@@ -57,7 +58,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --corpus|--rows|--parallel|--ngpu|--nj|--nbpe|--python|--adjust_inference|--sweep_row|--taus|--tau|--pretrained_path|--seed)
             [ $# -ge 2 ] || die "option $1 needs a value"; printf -v "${1#--}" '%s' "$2"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${self}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option '$1' (see --help)" ;;
     esac
 done
