@@ -78,6 +78,7 @@ def _child_sees_plugins(queue):
     queue.put((sorted(model_choices.classes), args.model))
 
 
+@pytest.mark.slow
 def test_registration_visible_in_spawned_process():
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()

@@ -2,11 +2,14 @@
 
 import json
 
+import pytest
+
 from benchmarks.bench_fixtures import make_wav_data_dir
 from benchmarks.prep_throughput import main
 from tests.conftest import REPO
 
 
+@pytest.mark.slow
 def test_throughput_rows_audio_hours_and_plot(tmp_path):
     data = make_wav_data_dir(tmp_path / "data", utts=4, seconds=1.0, distinct=2)
     out = tmp_path / "out"

@@ -75,6 +75,7 @@ def test_json_8khz_mp3_and_wav_scp(experiment, tmp_path, capsys):
     assert records[1]["text"]  # the 8 kHz file decodes (resampled by the frontend)
 
 
+@pytest.mark.slow
 def test_directory_input_with_two_jobs(experiment, tmp_path, capsys):
     d = experiment
     ref = reference(d)

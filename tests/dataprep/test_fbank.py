@@ -38,6 +38,7 @@ def reference_fbank(wave: np.ndarray, rate: int = 16000, num_bins: int = 80) -> 
     return np.log(np.maximum(energies, np.finfo(np.float32).eps))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nj", [1, 2])
 def test_features_match_direct_computation(data_dir, tmp_path, nj):
     import soundfile
@@ -83,6 +84,7 @@ def test_8khz_input_is_resampled_with_warning(tmp_path, caplog):
     assert feats["s1-en-1"].shape == feats["s1-en-2"].shape == (98, 80)
 
 
+@pytest.mark.slow
 def test_unreadable_audio_leaves_nothing_behind(data_dir, tmp_path):
     (data_dir / "wav" / "spkB-en-0003.wav").write_bytes(b"garbage")
     out = tmp_path / "dump"
@@ -167,6 +169,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_compute_fbank_workers_die_with_a_killed_parent(tmp_path):
     """kill -9 of compute_fbank --nj 2 leaves no worker behind. Each job's shard holds an utterance whose
     audio is a FIFO nobody writes: without the fix a worker blocks there forever."""

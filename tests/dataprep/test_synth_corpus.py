@@ -12,6 +12,8 @@ import yaml
 from espnet_ext.bin import synth_corpus as cli
 from espnet_ext.dataprep import synth_corpus as sc
 
+pytestmark = pytest.mark.slow  # a recipe/corpus fixture of 5-140 s: not in the fast subset
+
 REPO = Path(__file__).resolve().parents[2]
 MICRO = REPO / "conf" / "corpus" / "micro.yaml"
 needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,

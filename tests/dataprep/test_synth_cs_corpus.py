@@ -14,6 +14,8 @@ from espnet_ext.dataprep import cs_text
 from espnet_ext.dataprep import synth_cs_corpus as scs
 from espnet_ext.utils.code_switching_stats import set_stats
 
+pytestmark = pytest.mark.slow  # a recipe/corpus fixture of 5-140 s: not in the fast subset
+
 REPO = Path(__file__).resolve().parents[2]
 needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
                                reason="espeak-ng/sox not installed")

@@ -26,6 +26,7 @@ def _env():
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
 
 
+@pytest.mark.slow
 def test_recipe_stages_1_to_3(tmp_path):
     cv = make_release(tmp_path / "release", {lang: {"train": 4, "dev": 1, "test": 1} for lang in LANGS})
     work = tmp_path / "work"

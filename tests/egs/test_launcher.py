@@ -180,6 +180,7 @@ def test_asr_sh_rejects_a_cmd_sh_without_a_launcher(tmp_path):
     assert proc.returncode == 1 and f"ERROR: {tmp_path}/cmd.sh does not set decode_cmd" in proc.stderr
 
 
+@pytest.mark.slow
 def test_asr_sh_decoding_runs_through_cmd_sh_and_names_a_failed_job(tmp_path):
     """Stage 6 sends its --inference_nj jobs through ./cmd.sh's decode_cmd; a failing job (here: a model that is
     not one) is named with its log, and no completion marker is left."""

@@ -18,6 +18,8 @@ from espnet_ext.text.sentencepiece_vocab import read_token_list
 from espnet_ext.utils.stage_marker import file_digest
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # a recipe/corpus fixture of 5-140 s: not in the fast subset
+
 RECIPE = REPO / "egs" / "synth_longtail" / "asr1"
 TINY_MODEL = [
     "--max_epoch", "1", "--encoder_conf", "output_size=32", "--encoder_conf", "linear_units=32",

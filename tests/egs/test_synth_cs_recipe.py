@@ -18,6 +18,8 @@ from espnet_ext.dataprep.synth_cs_corpus import ALL_SETS
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # a recipe/corpus fixture of 5-140 s: not in the fast subset
+
 RECIPE = REPO / "egs" / "synth_cs" / "asr1"
 
 

@@ -145,6 +145,7 @@ def test_meta_mode_option_errors(setup):
         MetaTransferTrainer.build_options(parse_args(config, root / "exp", ["--source_tasks", "en"]))
 
 
+@pytest.mark.slow
 def test_resume_continues_identically(setup):
     from espnet_ext.tasks.multitask_asr import MultitaskASRTask
 
@@ -163,6 +164,7 @@ def test_resume_continues_identically(setup):
     assert {"loss", "cs_loss", "en_loss"} <= set(stats) and stats["loss"] == stats["cs_loss"]
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_keep_parameters_identical(setup):
     root, _ = setup
     with socket.socket() as s:

