@@ -51,7 +51,8 @@ LABELS = {"only_cs": "Only CS", "joint_en_zh": "Joint (EN + ZH)", "joint_en_cs":
           "joint_zh_cs": "Joint (ZH + CS)", "joint_en_zh_cs": "Joint (EN + ZH + CS)",
           "meta_en_cs": "Meta-transfer (EN + CS)", "meta_zh_cs": "Meta-transfer (ZH + CS)",
           "meta_en_zh_cs": "Meta-transfer (EN + ZH + CS)",
-          "meta_en_zh_cs_fixed": "Meta-transfer, fixed CS-b target (ablation)"}
+          "meta_en_zh_cs_fixed": "Meta-transfer, fixed CS-b target (ablation)",
+          "meta_en_zh_cs_srcgrad": "Meta-transfer (EN + ZH + CS), outer gradient of the public code"}
 
 
 def score_runs(runs: Dict[str, Path], feats_dir: Path, decode_tag: str, test_sets: List[str]) -> Dict[str, dict]:

@@ -7,8 +7,12 @@ the target task (CS-b, disjoint from CS-a), then
     θ'_i = θ − α ∇_θ L(D_tra_i; θ)                 (eq. 1: one plain SGD step per source task)
     θ    ← Outer(θ, Σ_i ∇ L(D_val; θ'_i))            (Algorithm 1 line 8, eqs. 3–4)
 
-first-order, as the paper's public code: the target gradient is taken at θ'_i and applied to θ (no
-second derivatives through eq. 1).  ``Outer`` is ESPnet's configured optimizer (Adam, lr = β in the paper),
+first-order: the target gradient is taken at θ'_i and applied to θ (no second derivatives through eq. 1).
+``--meta_outer_grad public_code`` instead applies the gradient the authors' released trainer accumulates
+(github.com/audioku/meta-transfer-learning, ``TransientTrainer`` with ``--copy-grad``, the README's command):
+its inner-step gradient is not zeroed before the target backward, so each task adds
+∇L(D_tra_i; θ) + ∇L(D_val; θ'_i)/n — the source losses at θ enter the outer update directly
+(docs/meta_transfer.md, "Outer gradient").  ``Outer`` is ESPnet's configured optimizer (Adam, lr = β in the paper),
 with ESPnet's gradient clipping, gradient noise, batch-step schedulers and accumulation applied to the
 summed outer gradient.  ``--multitask_mode joint`` instead sums the plain losses of all tasks at θ — the
 paper's joint-training baselines (EN+ZH, EN+CS, ZH+CS, EN+ZH+CS).
@@ -36,6 +40,9 @@ from espnet2.utils.types import str_or_none
 from espnet_ext.train.multitask_batch import MultiTaskBatch
 
 MULTITASK_MODES = ("meta", "joint")
+# algorithm1: Σ_i ∇L(D_val; θ'_i) (Algorithm 1 line 8 as printed);
+# public_code: Σ_i [∇L(D_tra_i; θ) + ∇L(D_val; θ'_i) / n] (the authors' released trainer, see the module doc).
+META_OUTER_GRADS = ("algorithm1", "public_code")
 
 
 @dataclasses.dataclass
@@ -46,6 +53,7 @@ class MetaTransferTrainerOptions(TrainerOptions):
     target_task: Optional[str]
     valid_primary: Optional[str]
     meta_target_pool: Optional[str]
+    meta_outer_grad: str
 
 
 @dataclasses.dataclass
@@ -103,6 +111,10 @@ class MetaTransferTrainer(Trainer):
                            help="a source task whose data is also the target pool: D_val is drawn each iteration "
                                 "from the whole pool, disjoint from that iteration's batch of this source task "
                                 "(Algorithm 1 line 3). Default: a fixed target split disjoint from every source")
+        group.add_argument("--meta_outer_grad", type=str, default="algorithm1", choices=META_OUTER_GRADS,
+                           help="algorithm1: Σ_i ∇L(D_val; θ'_i) (Algorithm 1 line 8); public_code: the authors' "
+                                "released trainer, Σ_i [∇L(D_tra_i; θ) + ∇L(D_val; θ'_i)/n] (source losses at θ "
+                                "enter the outer update)")
         group.add_argument("--valid_primary", type=str_or_none, default=None,
                            help="validation set reported as valid.loss/acc (best model, early stopping); "
                                 "default: the target task's")
@@ -124,6 +136,8 @@ class MetaTransferTrainer(Trainer):
                                  f"{list(options.source_tasks)}: it names the source task that shares the target pool")
             if not options.meta_inner_lr > 0:
                 raise ValueError(f"--meta_inner_lr must be positive, got {options.meta_inner_lr}")
+            if options.meta_outer_grad not in META_OUTER_GRADS:
+                raise ValueError(f"--meta_outer_grad must be one of {META_OUTER_GRADS}, got '{options.meta_outer_grad}'")
         elif not cls.training_tasks(options):
             raise ValueError("--multitask_mode joint needs --source_tasks (and/or --target_task)")
         elif options.meta_target_pool is not None:
@@ -164,8 +178,11 @@ class MetaTransferTrainer(Trainer):
     @classmethod
     def meta_gradients(cls, module, params: List[torch.nn.Parameter], tasks: Dict[str, Tuple[List[str], Dict]],
                        options: MetaTransferTrainerOptions, scaler, reporter, distributed: bool) -> List[torch.Tensor]:
-        """Σ_i ∇L(D_val; θ'_i), θ'_i = θ − α∇L(D_tra_i; θ) (eq. 1, Algorithm 1 line 8), first order."""
+        """Σ_i ∇L(D_val; θ'_i), θ'_i = θ − α∇L(D_tra_i; θ) (eq. 1, Algorithm 1 line 8), first order; with
+        ``--meta_outer_grad public_code`` Σ_i [∇L(D_tra_i; θ) + ∇L(D_val; θ'_i)/n] (see the module doc)."""
         inv_scale = 1.0 / scaler.get_scale() if scaler is not None and scaler.is_enabled() else 1.0
+        public_code = options.meta_outer_grad == "public_code"
+        target_weight = 1.0 / len(options.source_tasks) if public_code else 1.0
         theta = [p.detach().clone() for p in params]
         outer = [torch.zeros_like(p) for p in params]
         target_batch = tasks[options.target_task][1]
@@ -177,11 +194,19 @@ class MetaTransferTrainer(Trainer):
             # gradients propagate into the outer gradient, whose clipping check then skips the update.
             grads = torch.autograd.grad(_scaled(scaler, src.local), params, allow_unused=True)
             with torch.no_grad():
+                if public_code:
+                    # The source gradient at θ joins the outer gradient, as the global mean (× share / local
+                    # under DDP, like the target's) over accum_grad.
+                    to_share = (src.share / src.local).detach() if src.local.detach() != 0 else 0.0
+                    for o, g in zip(outer, grads):
+                        if g is not None:
+                            o.add_(g * to_share / options.accum_grad)
                 for p, g in zip(params, grads):
                     if g is not None:
                         p.sub_(g, alpha=options.meta_inner_lr * inv_scale)
             tgt = cls._task_loss(module, target_batch, scaler, distributed)
-            grads = torch.autograd.grad(_scaled(scaler, tgt.share / options.accum_grad), params, allow_unused=True)
+            grads = torch.autograd.grad(_scaled(scaler, tgt.share * target_weight / options.accum_grad), params,
+                                        allow_unused=True)
             with torch.no_grad():
                 for o, g in zip(outer, grads):
                     if g is not None:

@@ -82,6 +82,35 @@ def test_meta_step_equals_first_order_reference(setup):
     assert sum(moved) > len(moved) // 2
 
 
+def test_public_code_outer_gradient_adds_source_gradients_at_theta(setup):
+    alpha = 0.05
+    model, reference, batches = _one_step(setup, ["--meta_inner_lr", str(alpha), "--meta_outer_grad", "public_code"])
+    # The authors' released trainer: per task ∇L_src_i(θ) (its inner gradient, never zeroed) + ∇L_tgt(θ'_i)/n.
+    outer = [torch.zeros_like(p) for p in reference.parameters()]
+    for src in ("en", "cs_a"):
+        adapted = copy.deepcopy(reference)
+        adapted.zero_grad()
+        _loss(adapted, batches[src]).backward()
+        with torch.no_grad():
+            for o, p in zip(outer, adapted.parameters()):
+                if p.grad is not None:
+                    o += p.grad
+                    p -= alpha * p.grad
+        adapted.zero_grad()
+        (_loss(adapted, batches["cs_b"]) / 2).backward()
+        for o, p in zip(outer, adapted.parameters()):
+            if p.grad is not None:
+                o += p.grad
+    for p, g in zip(reference.parameters(), outer):
+        p.grad = g
+    torch.optim.Adam(reference.parameters(), lr=0.01, eps=ADAM_EPS).step()
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+    # ... and it is not Algorithm 1's step.
+    algorithm1, _, _ = _one_step(setup, ["--meta_inner_lr", str(alpha)])
+    assert not all(torch.allclose(p, q) for p, q in zip(model.parameters(), algorithm1.parameters()))
+
+
 def _initial(setup):
     from espnet_ext.tasks.multitask_asr import MultitaskASRTask
 
@@ -143,6 +172,8 @@ def test_meta_mode_option_errors(setup):
         MetaTransferTrainer.build_options(parse_args(config, root / "exp", ["--source_tasks", "en", "--target_task", "en"]))
     with pytest.raises(ValueError, match="needs --target_task"):
         MetaTransferTrainer.build_options(parse_args(config, root / "exp", ["--source_tasks", "en"]))
+    with pytest.raises(SystemExit):  # argparse names the choices on stderr
+        parse_args(config, root / "exp", ROLES + ["--meta_outer_grad", "second_order"])
 
 
 @pytest.mark.slow

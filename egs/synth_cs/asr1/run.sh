@@ -23,7 +23,7 @@
 #   --seed N trains with ESPnet's --seed N into asr_<mode>_seedN (stages 5-8), for mean +- std over seeds
 #   (paper_results.seed_summary); --test_sets "cs_test" limits stages 7-8 to CS. Joint pairs as options: --modes "joint_en_zh joint_en_cs joint_zh_cs meta_en_cs meta_zh_cs ...".
 #   meta_* modes draw D_val each iteration from the whole CS pool (Algorithm 1); meta_en_zh_cs_fixed is the ablation
-#   with a fixed CS-b target split. Defaults: the CPU model that learns on cs_demo (RESULTS.md).
+#   with a fixed CS-b target split; meta_en_zh_cs_srcgrad uses the outer gradient of the authors' released code. Defaults: the CPU model that learns on cs_demo (RESULTS.md).
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

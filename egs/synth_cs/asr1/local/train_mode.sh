@@ -5,13 +5,15 @@
 #            --token_list data/token_list/char/tokens.txt --config conf/mtl/train_meta_cs_transformer_cpu.yaml \
 #            --out exp/asr_meta_en_zh_cs [--init_param exp/asr_meta_en_zh_cs/valid.loss.ave.pth] [--args "..."]
 # Modes: only_cs | joint_en_zh | joint_en_cs | joint_zh_cs | joint_en_zh_cs | meta_en_cs | meta_zh_cs | meta_en_zh_cs
-#        | meta_en_zh_cs_fixed | finetune (CS only, for fine-tuning with --init_param)
+#        | meta_en_zh_cs_fixed | meta_en_zh_cs_srcgrad | finetune (CS only, for fine-tuning with --init_param)
 #   meta_*: sources EN/ZH and the whole CS training set; D_val drawn each iteration from the whole CS pool,
 #   disjoint from that iteration's CS source batch (Algorithm 1; --meta_target_pool cs).
 #   meta_en_zh_cs_fixed: the ablation with a fixed target split (sources en zh cs_a, target cs_b).
+#   meta_en_zh_cs_srcgrad: meta_en_zh_cs with the outer gradient of the authors' released trainer, which also
+#   carries the source losses' gradients at θ (--meta_outer_grad public_code; docs/meta_transfer.md).
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (train_mode.sh) $*" >&2; }
-mode=; feats_dir=; stats_root=; token_list=; config=; out=; init_param=; args=; python=python3; pool=
+mode=; feats_dir=; stats_root=; token_list=; config=; out=; init_param=; args=; python=python3; pool=; outer_grad=
 iters_per_epoch=100   # equal budget per epoch for every mode (--num_iters_per_epoch)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,6 +38,7 @@ case "${mode}" in
     meta_zh_cs)       kind=meta;  sources="zh cs"; target=cs_val; pool=cs ;;
     meta_en_zh_cs)    kind=meta;  sources="en zh cs"; target=cs_val; pool=cs ;;
     meta_en_zh_cs_fixed) kind=meta; sources="en zh cs_a"; target=cs_b ;;
+    meta_en_zh_cs_srcgrad) kind=meta; sources="en zh cs"; target=cs_val; pool=cs; outer_grad=public_code ;;
     *) echo "ERROR: unknown --mode '${mode}'" >&2; exit 1 ;;
 esac
 train_set() { case "$1" in cs|cs_val) echo cs_train ;; *) echo "$1_train" ;; esac; }
@@ -43,6 +46,7 @@ train_set() { case "$1" in cs|cs_val) echo cs_train ;; *) echo "$1_train" ;; esa
 opts=(--multitask_mode "${kind}" --source_tasks ${sources} --valid_primary cs)
 [ -z "${target}" ] || opts+=(--target_task "${target}")
 [ -z "${pool}" ] || opts+=(--meta_target_pool "${pool}")
+[ -z "${outer_grad}" ] || opts+=(--meta_outer_grad "${outer_grad}")
 for t in ${sources} ${target}; do
     s=$(train_set "${t}")
     opts+=(--multitask_train_data "${t},${feats_dir}/${s}/feats.scp,speech,kaldi_ark"
