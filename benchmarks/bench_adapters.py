@@ -21,6 +21,7 @@ summed in time order over one step.
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from espnet_ext.train.task_optimizer import task_optimizer
+from espnet_ext.utils.cli import cli_main
 
 A2_LANGUAGES = ["en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv"]
 REPO = Path(__file__).resolve().parents[1]
@@ -114,6 +116,7 @@ def peak_step_memory(model, optimizer, batch, device: str) -> int:
     return peak_call_memory(lambda: step(model, optimizer, batch), device, held_bytes(model, optimizer))
 
 
+@cli_main()
 def main(cmd=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -132,7 +135,7 @@ def main(cmd=None) -> None:
                         help="torch CPU threads (0: PyTorch's default); 1 keeps CPU timings comparable on a busy host")
     args = parser.parse_args(cmd)
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device available")
+        raise ValueError("--device cuda: no CUDA device available")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -194,4 +197,4 @@ def main(cmd=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

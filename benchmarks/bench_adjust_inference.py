@@ -13,13 +13,13 @@ adjusted / plain (goal <= 1.05).
 
 import itertools
 import json
-import logging
 import statistics
 import sys
 import time
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.cli import cli_main, set_log_level
 
 
 def time_decoding(speech2text, utts: Sequence[Tuple[str, object]],
@@ -38,6 +38,7 @@ def time_decoding(speech2text, utts: Sequence[Tuple[str, object]],
             "mean_len": sum(lengths) / max(1, len(lengths))}
 
 
+@cli_main()
 def main(cmd=None) -> int:
     import kaldiio
 
@@ -51,7 +52,7 @@ def main(cmd=None) -> int:
     parser.add_argument("--bench_max_utts", type=int, default=20)
     args = vars(parser.parse_args(cmd))
     args.pop("config", None)
-    logging.basicConfig(level=args["log_level"])
+    set_log_level(args["log_level"])
     tau, repeats, max_utts = args.pop("bench_tau"), args.pop("bench_repeats"), args.pop("bench_max_utts")
     if tau <= 0 or repeats < 1:
         raise ValueError("--bench_tau must be > 0 and --bench_repeats >= 1")

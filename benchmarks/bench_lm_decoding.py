@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from espnet_ext.checkpoint_io import save_atomic
+from espnet_ext.utils.cli import cli_main
 
 TOKENS = (["<blank>", "<unk>", "<space>", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
           + [chr(0x4E00 + i) for i in range(200)] + ["<sos/eos>"])
@@ -69,6 +70,7 @@ def _write_models(root: Path, asr_unit: int, lm_unit: int):
     return {"asr": asr, "lm": write_lm(root, tokens, lm_unit)}
 
 
+@cli_main()
 def main(cmd: Optional[List[str]] = None) -> int:
     from espnet2.bin.asr_inference import Speech2Text
 

@@ -12,12 +12,15 @@ import argparse
 import json
 import os
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional
 
 import torch
+
+from espnet_ext.utils.cli import cli_main
 
 
 def _rss_kb() -> int:
@@ -115,6 +118,7 @@ def _in_child(mode: str, args, device: str) -> dict:
     return out
 
 
+@cli_main()
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="meta-transfer vs joint-training step time and peak memory")
     parser.add_argument("--config", default="conf/tuning/train_mtl_cs_transformer_cpu.yaml")
@@ -138,4 +142,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

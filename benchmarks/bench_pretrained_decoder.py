@@ -15,6 +15,8 @@ import json
 import sys
 import time
 
+from espnet_ext.utils.cli import cli_main
+
 
 def _model(decoder, encoder, vocab, token_list):
     from espnet2.asr.ctc import CTC
@@ -44,6 +46,7 @@ def _time_steps(model, batch, steps, device):
     return sum(times) / len(times)
 
 
+@cli_main()
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pretrained_path", required=True)

@@ -26,6 +26,7 @@ from typing import Dict, List, Tuple
 from benchmarks.bench_report import AA_VARIANT, write_report
 from benchmarks.bench_stats import compare, measure, rotation
 from benchmarks.machine_info import machine_description
+from espnet_ext.utils.cli import cli_main
 
 logger = logging.getLogger("espnet_ext.benchmark")
 REPO = Path(__file__).resolve().parents[1]
@@ -328,12 +329,12 @@ def parse_options(argv: List[str]) -> argparse.Namespace:
     return opts
 
 
+@cli_main(log_level=logging.WARNING)
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     opts = parse_options(argv)
     # Progress from this module only: ESPnet logs every utterance and trainer step (INFO) and warns whenever a
     # hypothesis reaches the fixed maximum length, which every one here does by design.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
     logger.setLevel(logging.INFO)
     for noisy in ("espnet", "espnet2", "espnet_ext.asr"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

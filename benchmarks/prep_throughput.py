@@ -25,6 +25,7 @@ from typing import Dict, List
 import yaml
 
 from benchmarks.machine_info import machine_description
+from espnet_ext.utils.cli import cli_main
 
 
 def audio_seconds(feats_dir: Path, frame_shift_ms: float) -> float:
@@ -84,6 +85,7 @@ def plot(result: Dict, png: Path) -> None:
     plt.close(fig)
 
 
+@cli_main()
 def main(argv: List[str] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_dir", type=Path, required=True, help="Kaldi data dir (wav.scp: wav/flac/mp3 paths)")
@@ -93,12 +95,9 @@ def main(argv: List[str] = None) -> int:
     p.add_argument("--out_dir", type=Path, required=True)
     args = p.parse_args(argv)
     if not (args.data_dir / "wav.scp").is_file():
-        print(f"ERROR: {args.data_dir}/wav.scp not found", file=sys.stderr)
-        return 1
+        raise FileNotFoundError(f"{args.data_dir}/wav.scp not found")
     if any(n < 1 for n in args.nj) or args.repeats < 1:
-        print(f"ERROR: --nj values and --repeats must be positive (got --nj {args.nj}, --repeats {args.repeats})",
-              file=sys.stderr)
-        return 1
+        raise ValueError(f"--nj values and --repeats must be positive (got --nj {args.nj}, --repeats {args.repeats})")
     shift_ms = float((yaml.safe_load(args.conf.read_text()) or {}).get("frame_shift_ms", 10.0))
     info = machine_description()
     rows = []

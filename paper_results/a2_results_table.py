@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from espnet_ext.utils.cli import cli_main
+
 LANGUAGES = ("en", "fr", "es", "it", "ru", "zh", "tt", "nl", "tr", "ky", "sv")
 GROUPS = {"high": ("en", "fr", "es"), "intermediate": ("it", "ru", "zh", "tt"), "low": ("nl", "tr", "ky", "sv")}
 
@@ -220,6 +222,7 @@ def parse_groups(value: str) -> Dict[str, Tuple[str, ...]]:
     return groups
 
 
+@cli_main()
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp", action="append", required=True, help="NAME=path/to/results.json (repeatable)")
@@ -231,31 +234,27 @@ def main(argv=None) -> int:
     p.add_argument("--params", action="append", default=[],
                    help="NAME=COUNT: the row's number of parameters (default: counted from its model file)")
     args = p.parse_args(argv)
-    try:
-        experiments: Dict[str, Dict[str, float]] = {}
-        params: Dict[str, Optional[int]] = {}
-        for item in args.exp:
-            name, sep, path = item.partition("=")
-            if not sep:
-                raise ValueError(f"--exp '{item}' is not NAME=path")
-            experiments[name] = read_results(Path(path))
-            if args.format != "json":  # the JSON holds CERs only: no model file to load
-                params[name] = model_params(Path(path))
-        for item in args.params:
-            name, sep, count = item.partition("=")
-            if not sep or name not in experiments or not count.isdigit():
-                raise ValueError(f"--params '{item}': expected NAME=COUNT with NAME one of --exp and COUNT an integer")
-            params[name] = int(count)
-        rows: Dict[str, Optional[str]] = {n: (n if n in PAPER_ROWS else None) for n in experiments}
-        for item in args.paper_row:
-            name, sep, row = item.partition("=")
-            if not sep or name not in experiments:
-                raise ValueError(f"--paper_row '{item}': expected NAME=ROW with NAME one of --exp")
-            paper_cers(row)
-            rows[name] = row
-    except ValueError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    experiments: Dict[str, Dict[str, float]] = {}
+    params: Dict[str, Optional[int]] = {}
+    for item in args.exp:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise ValueError(f"--exp '{item}' is not NAME=path")
+        experiments[name] = read_results(Path(path))
+        if args.format != "json":  # the JSON holds CERs only: no model file to load
+            params[name] = model_params(Path(path))
+    for item in args.params:
+        name, sep, count = item.partition("=")
+        if not sep or name not in experiments or not count.isdigit():
+            raise ValueError(f"--params '{item}': expected NAME=COUNT with NAME one of --exp and COUNT an integer")
+        params[name] = int(count)
+    rows: Dict[str, Optional[str]] = {n: (n if n in PAPER_ROWS else None) for n in experiments}
+    for item in args.paper_row:
+        name, sep, row = item.partition("=")
+        if not sep or name not in experiments:
+            raise ValueError(f"--paper_row '{item}': expected NAME=ROW with NAME one of --exp")
+        paper_cers(row)
+        rows[name] = row
     print(render(experiments, rows, args.groups, args.format, params), end="")
     if args.png is not None:
         plot(experiments, rows, args.groups, args.png)

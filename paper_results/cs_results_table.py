@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.error_rate import cer_ignoring_spaces
 from espnet_ext.utils.hypothesis_length import long_hypothesis_share
 from espnet_ext.utils.mixed_error_rate import mixed_error_rate
@@ -114,6 +115,7 @@ def markdown(scores: Dict[str, dict]) -> str:
     return "\n".join(lines) + "\n" + note
 
 
+@cli_main()
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="MODE=EXP_DIR (MODE as in local/train_mode.sh; fine-tuned: MODE_ft)")

@@ -15,8 +15,11 @@ Usage: python -m paper_results.plot_validation_curves --out fig2.png --sets cs e
 """
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+from espnet_ext.utils.cli import cli_main
 
 Curve = List[Tuple[int, float]]
 
@@ -109,6 +112,7 @@ def write_table(values: Dict[str, Dict[str, float]], keys: List[str], at: Option
     Path(out_md).with_suffix(".json").write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
 
 
+@cli_main()
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Validation curves per iteration of several training runs")
     parser.add_argument("runs", nargs="+", help="MODE=EXP_DIR")
@@ -144,4 +148,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

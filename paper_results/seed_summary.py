@@ -19,6 +19,8 @@ import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from espnet_ext.utils.cli import cli_main
+
 Table = Dict[str, Dict[str, float]]
 
 
@@ -124,6 +126,7 @@ def _parse_runs(items: List[str], parser: argparse.ArgumentParser) -> List[Tuple
     return runs
 
 
+@cli_main()
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="SEED=RESULTS_JSON, one per seed")
@@ -134,21 +137,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="markdown file (.json and .png beside it)")
     args = p.parse_args(argv)
     runs = _parse_runs(args.runs, p)
-    try:
-        tables = {seed: load_table(path, args.field) for seed, path in runs}
-        if args.rows is not None:
-            for seed, path in runs:
-                missing = [r for r in args.rows if r not in tables[seed]]
-                if missing:
-                    raise ValueError(f"{path}: rows {missing} not found")
-            tables = {s: {r: t[r] for r in args.rows} for s, t in tables.items()}
-        if args.columns is not None:
-            tables = {s: {r: {c: v for c, v in cols.items() if c in args.columns} for r, cols in t.items()}
-                      for s, t in tables.items()}
-        summary = summarize(tables, dict(runs))
-    except ValueError as e:
-        print(f"seed_summary: error: {e}", file=sys.stderr)
-        return 2
+    tables = {seed: load_table(path, args.field) for seed, path in runs}
+    if args.rows is not None:
+        for seed, path in runs:
+            missing = [r for r in args.rows if r not in tables[seed]]
+            if missing:
+                raise ValueError(f"{path}: rows {missing} not found")
+        tables = {s: {r: t[r] for r in args.rows} for s, t in tables.items()}
+    if args.columns is not None:
+        tables = {s: {r: {c: v for c, v in cols.items() if c in args.columns} for r, cols in t.items()}
+                  for s, t in tables.items()}
+    summary = summarize(tables, dict(runs))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     text = markdown(summary)
     args.out.write_text(text, encoding="utf-8")

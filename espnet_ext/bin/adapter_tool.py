@@ -18,6 +18,7 @@ from typing import List, Optional
 
 from espnet_ext.asr.adapters import adapter_io
 from espnet_ext.checkpoint_io import save_atomic
+from espnet_ext.utils.cli import cli_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main()
 def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     from espnet_ext.tasks.asr import MultilingualASRTask
@@ -43,17 +45,17 @@ def main(cmd: Optional[List[str]] = None) -> None:
             print(f"{prefix}: mode={module.mode} " + " ".join(f"{n}({k} params)" for n, k in sizes.items()))
         return
     if not args.out:
-        sys.exit(f"adapter_tool {args.command}: --out is required")
+        raise ValueError(f"adapter_tool {args.command}: --out is required")
     if args.command == "export":
         names = adapter_io.save_adapters(model, args.out, [a.strip() for a in args.adapters.split(",")])
         print(f"wrote {len(names)} adapter parameters to {args.out}")
     else:
         if not args.adapters_file:
-            sys.exit("adapter_tool import: --adapters_file is required")
+            raise ValueError("adapter_tool import: --adapters_file is required")
         names = adapter_io.load_adapters(model, args.adapters_file)
         save_atomic(model.state_dict(), args.out)
         print(f"loaded {len(names)} adapter parameters from {args.adapters_file}; wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,22 +15,22 @@ This module is the command line only.  The options and the decoder, with what ea
 the benchmarks) so that they all build the same ``Speech2Text`` from the same options.
 """
 
-import logging
 import sys
 
 from espnet_ext.asr.speech2text_builder import get_parser, inference
+from espnet_ext.utils.cli import cli_main, set_log_level
 
 __all__ = ["get_parser", "main"]
 
 
+@cli_main()
 def main(cmd=None):
     print(" ".join(sys.argv), file=sys.stderr)
     args = vars(get_parser().parse_args(cmd))
     args.pop("config", None)
-    logging.basicConfig(level=args["log_level"],
-                        format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    set_log_level(args["log_level"])
     inference(args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

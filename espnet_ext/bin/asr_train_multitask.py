@@ -12,18 +12,21 @@ Usage:
 Every option of ``python -m espnet_ext.bin.asr_train`` is accepted as well (see docs/meta_transfer.md).
 """
 
+import sys
 from typing import List, Optional
 
 from espnet_ext.tasks.multitask_asr import MultitaskASRTask
+from espnet_ext.utils.cli import cli_main
 
 
 def get_parser():
     return MultitaskASRTask.get_parser()
 
 
+@cli_main(configure_logging=False)  # ESPnet's AbsTask.main configures logging
 def main(cmd: Optional[List[str]] = None):
     MultitaskASRTask.main(cmd=cmd)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.cs_set_check import check_cs_set, read_token_list
 
 logger = logging.getLogger("espnet_ext.check_cs_set")
 
 
+@cli_main()
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dirs", nargs="+", type=Path, help="Kaldi data dirs of code-switched sets")
@@ -30,18 +32,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out_json", type=Path, default=None)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a character is outside the token list")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-    try:
-        tokens = read_token_list(str(args.token_list)) if args.token_list else None
-        reports = {}
-        for d in args.data_dirs:
-            text = d / "text"
-            if not text.is_file():
-                raise FileNotFoundError(f"{text}: no such file (is {d} a Kaldi data dir?)")
-            reports[d.name] = check_cs_set(read_kaldi_map(str(text)), tokens).to_dict()
-    except (OSError, ValueError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    tokens = read_token_list(str(args.token_list)) if args.token_list else None
+    reports = {}
+    for d in args.data_dirs:
+        text = d / "text"
+        if not text.is_file():
+            raise FileNotFoundError(f"{text}: no such file (is {d} a Kaldi data dir?)")
+        reports[d.name] = check_cs_set(read_kaldi_map(str(text)), tokens).to_dict()
     outside = 0
     for name, r in reports.items():
         logger.info("%s: %d utterances, %d without Chinese, %d without English, %d with characters outside the "

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from espnet_ext.text.sentencepiece_vocab import check_token_list_matches
+from espnet_ext.utils.cli import cli_main
 
 
+@cli_main(extra_user_errors=(RuntimeError,))  # SentencePiece raises RuntimeError for a bad model
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--bpemodel", type=Path, required=True)
@@ -17,13 +19,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     for path in (args.bpemodel, args.token_list):
         if not path.is_file():
-            print(f"ERROR: {path}: file not found", file=sys.stderr)
-            return 1
-    try:
-        check_token_list_matches(args.bpemodel, args.token_list)
-    except (ValueError, OSError, RuntimeError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+            raise FileNotFoundError(f"{path}: file not found")
+    check_token_list_matches(args.bpemodel, args.token_list)
     return 0
 
 

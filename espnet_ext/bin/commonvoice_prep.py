@@ -9,13 +9,12 @@ Writes out_dir/{train,dev,test} (wav.scp text utt2spk spk2utt utt2lang utt2dur) 
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Dict
 
 from espnet_ext.dataprep.commonvoice import A2_LANGUAGES, CAP_TABLES, prepare_commonvoice
-from espnet_ext.dataprep.datadir import DataDirError
+from espnet_ext.utils.cli import cli_main
 
 
 def parse_caps(value: str) -> Dict[str, float]:
@@ -46,18 +45,13 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main()
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     languages = [x.strip() for x in args.languages.split(",") if x.strip()]
-    try:
-        report = prepare_commonvoice(args.cv_root, args.out_dir, languages, cap_table=args.cap_table,
-                                     few_shot=args.few_shot, caps=args.caps,
-                                     cap_unit_seconds=args.cap_unit_seconds, seed=args.seed,
-                                     train_source=args.train_source)
-    except (DataDirError, ValueError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    report = prepare_commonvoice(args.cv_root, args.out_dir, languages, cap_table=args.cap_table,
+                                 few_shot=args.few_shot, caps=args.caps, cap_unit_seconds=args.cap_unit_seconds,
+                                 seed=args.seed, train_source=args.train_source)
     for lang, r in report["languages"].items():
         print(f"{lang}\ttrain {r['train']['utterances']} utts {r['train']['hours']:.3f} h\t"
               f"dev {r['dev']['utterances']}\ttest {r['test']['utterances']}")

@@ -8,15 +8,14 @@ With --lang_list the output also gets ``utt2lid`` (the model's ``lang`` data key
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import yaml
 
-from espnet_ext.dataprep.datadir import DataDirError
 from espnet_ext.dataprep.fbank import FbankConfig, extract_data_dir
 from espnet_ext.dataprep.language_inventory import read_lang_list, write_utt2lid
+from espnet_ext.utils.cli import cli_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -29,22 +28,18 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main()
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-    try:
-        conf_dict = yaml.safe_load(args.conf.read_text()) if args.conf else {}
-        unknown = set(conf_dict or {}) - set(FbankConfig.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{args.conf}: unknown option(s) {sorted(unknown)}")
-        conf = FbankConfig(**(conf_dict or {}))
-        languages = read_lang_list(args.lang_list) if args.lang_list else None
-        out = extract_data_dir(args.data_dir, args.out_dir, conf, nj=args.nj, languages=languages)
-        if languages is not None:
-            write_utt2lid(out / "utt2lang", languages, out / "utt2lid")
-    except (DataDirError, ValueError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    conf_dict = yaml.safe_load(args.conf.read_text()) if args.conf else {}
+    unknown = set(conf_dict or {}) - set(FbankConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{args.conf}: unknown option(s) {sorted(unknown)}")
+    conf = FbankConfig(**(conf_dict or {}))
+    languages = read_lang_list(args.lang_list) if args.lang_list else None
+    out = extract_data_dir(args.data_dir, args.out_dir, conf, nj=args.nj, languages=languages)
+    if languages is not None:
+        write_utt2lid(out / "utt2lang", languages, out / "utt2lid")
     return 0
 
 

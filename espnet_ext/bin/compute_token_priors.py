@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 
 from espnet_ext.asr.token_prior import TokenPrior
-from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.text.sentencepiece_vocab import read_token_list
+from espnet_ext.utils.cli import cli_main
 
 
+@cli_main()
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--text", type=Path, required=True, help="Kaldi text of the training set")
@@ -28,16 +30,12 @@ def main(argv=None) -> int:
     p.add_argument("--utt2lang", type=Path, default=None, help="also write one prior per language")
     p.add_argument("--out", type=Path, required=True, help="prior file to write (PNG goes next to it)")
     args = p.parse_args(argv)
-    try:
-        tokens = read_token_list(args.token_list)
-        tokenize = TokenPrior.tokenizer(args.token_type, args.bpemodel)
-        utt2lang = read_kaldi_map(args.utt2lang) if args.utt2lang else None
-        prior = TokenPrior.from_transcripts(read_kaldi_map(args.text), tokens, tokenize, utt2lang, source=str(args.text))
-        prior.write(args.out)
-        prior.plot(args.out.with_suffix(".png"), title=f"Token frequency: {args.text}")
-    except (DataDirError, ValueError, OSError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    tokens = read_token_list(args.token_list)
+    tokenize = TokenPrior.tokenizer(args.token_type, args.bpemodel)
+    utt2lang = read_kaldi_map(args.utt2lang) if args.utt2lang else None
+    prior = TokenPrior.from_transcripts(read_kaldi_map(args.text), tokens, tokenize, utt2lang, source=str(args.text))
+    prior.write(args.out)
+    prior.plot(args.out.with_suffix(".png"), title=f"Token frequency: {args.text}")
     print(json.dumps(dict(prior.summary(), out=str(args.out), png=str(args.out.with_suffix(".png"))),
                      ensure_ascii=False))
     return 0

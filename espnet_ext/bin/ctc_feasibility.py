@@ -24,7 +24,7 @@ from typing import List, Tuple
 
 import yaml
 
-from espnet_ext.dataprep.datadir import DataDirError
+from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.ctc_feasibility import (SUBSAMPLING, check_files, failure_message, input_layer_from_config,
                                               make_encoder, normalize_layer, summary_line)
 
@@ -61,32 +61,29 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main(extra_user_errors=(RuntimeError,))  # ESPnet's TokenIDConverter raises RuntimeError
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    try:
-        config = {}
-        if args.config is not None:
-            if not args.config.is_file():
-                raise ValueError(f"{args.config}: config not found")
-            config = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
-        if args.subsampling is not None:
-            layer = normalize_layer(args.subsampling)
-        elif args.config is not None:
-            layer = input_layer_from_config(config)
-        else:
-            raise ValueError("give --config or --subsampling")
-        encode = make_encoder(args.token_type, args.bpemodel, args.token_list)
-        sets = [parse_set(spec) for spec in args.sets]
-        names = [name for name, _, _ in sets]
-        if len(set(names)) < len(names):
-            raise ValueError(f"--set: set name '{next(n for n in names if names.count(n) > 1)}' given twice")
-        results: List[tuple] = []
-        for name, shape, text in sets:
-            report, raw_shift = check_files(name, shape, text, layer, encode, config)
-            results.append((report, raw_shift or args.frame_shift_ms))
-    except (DataDirError, ValueError, RuntimeError) as e:  # TokenIDConverter raises RuntimeError
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    config = {}
+    if args.config is not None:
+        if not args.config.is_file():
+            raise ValueError(f"{args.config}: config not found")
+        config = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
+    if args.subsampling is not None:
+        layer = normalize_layer(args.subsampling)
+    elif args.config is not None:
+        layer = input_layer_from_config(config)
+    else:
+        raise ValueError("give --config or --subsampling")
+    encode = make_encoder(args.token_type, args.bpemodel, args.token_list)
+    sets = [parse_set(spec) for spec in args.sets]
+    names = [name for name, _, _ in sets]
+    if len(set(names)) < len(names):
+        raise ValueError(f"--set: set name '{next(n for n in names if names.count(n) > 1)}' given twice")
+    results: List[tuple] = []
+    for name, shape, text in sets:
+        report, raw_shift = check_files(name, shape, text, layer, encode, config)
+        results.append((report, raw_shift or args.frame_shift_ms))
 
     failed = []
     for report, shift in results:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_ext.dataprep.hkust import prepare_hkust
+from espnet_ext.utils.cli import cli_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -24,9 +25,9 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main()
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     counts = prepare_hkust(args.audio_dir, args.trans_dir, args.out_dir, args.dev_calls, args.seed,
                            max_duration=args.max_duration)
     logging.info("HKUST prepared in %s: %s", args.out_dir, counts)

@@ -17,11 +17,14 @@ both files).  Writes the Markdown table to ``--out`` and the numbers as JSON bes
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.lm_scoring import sentence_nll
 
 DEFAULT_MODEL_FILE = "valid.loss.best.pth"
@@ -62,6 +65,7 @@ def table4(rows: Dict[str, Dict[str, float]], sets: List[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@cli_main()
 def main(cmd: Optional[List[str]] = None) -> None:
     from espnet2.tasks.lm import LMTask
 
@@ -91,4 +95,4 @@ def main(cmd: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,18 +12,21 @@ With ``batch_type: unsorted`` (conf/lm/*.yaml) a Kaldi ``text`` file serves as i
 option of ``espnet2.bin.lm_train`` is accepted as well (see docs/cs_language_model.md).
 """
 
+import sys
 from typing import List, Optional
 
 from espnet_ext.tasks.multitask_lm import MultitaskLMTask
+from espnet_ext.utils.cli import cli_main
 
 
 def get_parser():
     return MultitaskLMTask.get_parser()
 
 
+@cli_main(configure_logging=False)  # ESPnet's AbsTask.main configures logging
 def main(cmd: Optional[List[str]] = None):
     MultitaskLMTask.main(cmd=cmd)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,15 +9,16 @@ The command line only: why an archive, what it holds and how it is unpacked are
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import yaml
 
 from espnet_ext.asr.packed_model import pack
+from espnet_ext.utils.cli import cli_main
 
 
+@cli_main()
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Pack a trained espnet_ext model into one zip (see "
                                             "espnet_ext.asr.packed_model)")
@@ -29,17 +30,12 @@ def main(argv=None) -> int:
     p.add_argument("--config", default="config.yaml", help="config file name inside --exp_dir")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    try:
-        if args.fbank_conf is None:
-            with open(args.exp_dir / args.config, encoding="utf-8") as f:
-                if yaml.safe_load(f).get("input_size") is not None:
-                    raise ValueError("--fbank_conf is needed: the model takes stage-2 features, and the archive's "
-                                     "config.yaml must know how to compute them from audio")
-        out = pack(args.exp_dir, args.model_file, args.out, args.fbank_conf, args.config)
-    except (OSError, ValueError) as e:
-        print(f"pack_model: error: {e}", file=sys.stderr)
-        return 1
+    if args.fbank_conf is None:
+        with open(args.exp_dir / args.config, encoding="utf-8") as f:
+            if yaml.safe_load(f).get("input_size") is not None:
+                raise ValueError("--fbank_conf is needed: the model takes stage-2 features, and the archive's "
+                                 "config.yaml must know how to compute them from audio")
+    out = pack(args.exp_dir, args.model_file, args.out, args.fbank_conf, args.config)
     print(out)
     return 0
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -26,6 +27,7 @@ from espnet2.utils.types import str_or_none
 
 from espnet_ext.asr.nbest_rescorer import NbestRescorer, espnet_lm_scorer
 from espnet_ext.fileio.kaldi_map import read_kaldi_map, write_kaldi_map
+from espnet_ext.utils.cli import cli_main
 
 _NBEST_DIR = re.compile(r"^(\d+)best_recog$")
 
@@ -77,9 +79,9 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main()
 def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
     lm = None
     if args.beta != 0:
         if not (args.lm_train_config and args.lm_file):
@@ -104,4 +106,4 @@ def main(cmd: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

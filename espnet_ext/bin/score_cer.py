@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Dict
 
-from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.error_rate import ErrorCount, LanguageScores, markdown_table, score, write_results
 from espnet_ext.utils.pinyin_error_rate import pinyin_error_rate
 
@@ -51,6 +52,7 @@ def add_pinyin_column(table: str, scores: LanguageScores, pinyin: Dict[str, Erro
     return "\n".join(lines) + "\n"
 
 
+@cli_main()
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ref", type=Path, required=True)
@@ -62,17 +64,13 @@ def main(argv=None) -> int:
     p.add_argument("--pinyin", action="store_true",
                    help="add a toned-pinyin error rate column for Mandarin (zh, cmn): homophones are not errors")
     args = p.parse_args(argv)
-    try:
-        refs = read_kaldi_map(args.ref)
-        hyps = read_kaldi_map(args.hyp, allow_empty_value=True)
-        extra = sorted(set(hyps) - set(refs))
-        if extra:
-            raise ValueError(f"{args.hyp}: utterance '{extra[0]}' has no reference in {args.ref}")
-        utt2lang = read_kaldi_map(args.utt2lang)
-        scores = score(refs, hyps, utt2lang, ignore_space=args.ignore_space)
-    except (DataDirError, ValueError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    refs = read_kaldi_map(args.ref)
+    hyps = read_kaldi_map(args.hyp, allow_empty_value=True)
+    extra = sorted(set(hyps) - set(refs))
+    if extra:
+        raise ValueError(f"{args.hyp}: utterance '{extra[0]}' has no reference in {args.ref}")
+    utt2lang = read_kaldi_map(args.utt2lang)
+    scores = score(refs, hyps, utt2lang, ignore_space=args.ignore_space)
     write_results(scores, args.out_dir, args.title)
     table = markdown_table(scores, args.title)
     if args.pinyin:

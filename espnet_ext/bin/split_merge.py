@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from espnet_ext.fileio.kaldi_map import read_kaldi_map, write_kaldi_map
+from espnet_ext.utils.cli import cli_main
 
 
 def split(scp: Path, nj: int, out_dir: Path) -> int:
@@ -44,6 +45,7 @@ def merge(nj: int, logdir: Path, out_dir: Path, nbest: int) -> None:
     shutil.copyfile(out_dir / "1best_recog" / "text", out_dir / "text")
 
 
+@cli_main()
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)

@@ -26,6 +26,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.stage_marker import DONE_MARKER, fingerprint, stale_reason, write_marker
 
 logger = logging.getLogger("stage_marker")
@@ -55,31 +56,25 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main()
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(argv)
     pending = args.pending or args.dir.with_name(f".{args.dir.name}.fingerprint")
     if args.action == "commit":  # after the stage succeeded: the pending fingerprint becomes the marker
         if not pending.is_file():
-            logger.error("%s not found: run 'check' before the stage, 'commit' after it", pending)
-            return 1
+            raise FileNotFoundError(f"{pending} not found: run 'check' before the stage, 'commit' after it")
         args.dir.mkdir(parents=True, exist_ok=True)
         os.replace(pending, args.dir / DONE_MARKER)
         return 0
     if args.action == "start":  # the stage begins: remember what it started from, to resume only that
         if not args.partial or not pending.is_file():
-            logger.error("'start' needs --partial and the fingerprint 'check' wrote (%s)", pending)
-            return 1
+            raise ValueError(f"'start' needs --partial and the fingerprint 'check' wrote ({pending})")
         args.dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(pending, args.dir / f"{args.partial}.tmp")
         os.replace(args.dir / f"{args.partial}.tmp", args.dir / args.partial)
         return 0
 
-    try:
-        current = fingerprint(dict(args.file), dict(args.option), args.code)
-    except ValueError as e:
-        logger.error("%s", e)
-        return 1
+    current = fingerprint(dict(args.file), dict(args.option), args.code)
     reason = stale_reason(args.dir / DONE_MARKER, current)
     if reason is None:
         logger.info("%s is complete; skipping (delete %s to redo)", args.dir, args.dir / DONE_MARKER)

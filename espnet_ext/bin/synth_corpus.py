@@ -18,6 +18,7 @@ from typing import List, Optional
 import yaml
 
 from espnet_ext.dataprep.synth_corpus import build_corpus
+from espnet_ext.utils.cli import cli_main, set_log_level
 
 logger = logging.getLogger("espnet_ext.bin.synth_corpus")
 
@@ -36,9 +37,10 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main()
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    set_log_level(args.log_level)
     with open(args.config, encoding="utf-8") as f:
         config = yaml.safe_load(f)
     start = time.time()

@@ -15,7 +15,6 @@ Adjust-Train model: from its raw logits, not its default adjusted ones).  The mo
 """
 
 import json
-import logging
 import math
 import multiprocessing
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.cli import cli_main, set_log_level
 from espnet_ext.utils.error_rate import LanguageScores, score
 
 
@@ -162,10 +162,11 @@ def get_parser():
     return parser
 
 
+@cli_main()
 def main(cmd=None) -> int:
     args = vars(get_parser().parse_args(cmd))
     args.pop("config", None)
-    logging.basicConfig(level=args["log_level"], format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    set_log_level(args["log_level"])
     taus, sweep_nj, title = parse_taus(args.pop("taus")), args.pop("sweep_nj"), args.pop("sweep_title")
     summary = run(args, taus, sweep_nj, title)
     print(markdown(summary, title))

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from espnet_ext.dataprep.datadir import DataDirError
+from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.token_coverage import (coverage_table, make_tokenizer, markdown_table, read_language_texts,
                                              write_report)
 
@@ -33,18 +33,15 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main()
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     by_script = [] if args.by_script is None else (args.by_script or ["cs"])
-    try:
-        if args.min_count < 1:
-            raise ValueError(f"--min_count must be >= 1, got {args.min_count}")
-        tokenize = make_tokenizer(args.token_type, args.bpemodel)
-        rows = coverage_table(read_language_texts(args.train), read_language_texts(args.test), tokenize,
-                              args.min_count, by_script)
-    except (DataDirError, ValueError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    if args.min_count < 1:
+        raise ValueError(f"--min_count must be >= 1, got {args.min_count}")
+    tokenize = make_tokenizer(args.token_type, args.bpemodel)
+    rows = coverage_table(read_language_texts(args.train), read_language_texts(args.test), tokenize,
+                          args.min_count, by_script)
     meta = {"token_type": args.token_type, "train": [str(d) for d in args.train],
             "test": [str(d) for d in args.test], "by_script": by_script}
     write_report(rows, args.out, args.min_count, meta)

@@ -14,12 +14,13 @@ import json
 import sys
 from pathlib import Path
 
-from espnet_ext.dataprep.datadir import DataDirError
 from espnet_ext.text.sentencepiece_vocab import read_token_list
+from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.token_frequency import (PAPER_EDGES, balanced_counts, bucket_counts, count_tokens,
                                               markdown_table7, plot_long_tail, total_counts)
 
 
+@cli_main()
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--text", type=Path, required=True)
@@ -32,16 +33,12 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=float, default=1.0, help="multiply the edges (small corpora)")
     p.add_argument("--min_count", type=float, default=0.0, help="plot only tokens this frequent (Figs. 7-8: 20000)")
     args = p.parse_args(argv)
-    try:
-        edges = [float(x) for x in args.edges.split(",") if x.strip()]
-        counts, utts = count_tokens(args.text, args.utt2lang, args.bpemodel)
-        vocab = read_token_list(args.token_list) if args.token_list else None
-        original, balanced = total_counts(counts), balanced_counts(counts, utts)
-        table = {"original": bucket_counts(original, edges, args.scale, vocab),
-                 "balanced": bucket_counts(balanced, edges, args.scale, vocab)}
-    except (DataDirError, ValueError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    edges = [float(x) for x in args.edges.split(",") if x.strip()]
+    counts, utts = count_tokens(args.text, args.utt2lang, args.bpemodel)
+    vocab = read_token_list(args.token_list) if args.token_list else None
+    original, balanced = total_counts(counts), balanced_counts(counts, utts)
+    table = {"original": bucket_counts(original, edges, args.scale, vocab),
+             "balanced": bucket_counts(balanced, edges, args.scale, vocab)}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     result = {"utterances": utts, "table7": table, "edges": [e * args.scale for e in edges],
               "total": original, "balanced": balanced,

@@ -12,13 +12,12 @@ and vocab_report.json.
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Dict
 
-from espnet_ext.dataprep.datadir import DataDirError
 from espnet_ext.text.multilingual_vocab import MIN_PIECES_PER_LANGUAGE, train_multilingual_vocab
+from espnet_ext.utils.cli import cli_main
 
 
 def parse_sizes(value: str) -> Dict[str, int]:
@@ -31,6 +30,7 @@ def parse_sizes(value: str) -> Dict[str, int]:
     return sizes
 
 
+@cli_main(extra_user_errors=(RuntimeError,))  # SentencePiece raises RuntimeError for a bad input
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--text", type=Path, required=True)
@@ -39,13 +39,7 @@ def main(argv=None) -> int:
     p.add_argument("--vocab_size", type=int, default=MIN_PIECES_PER_LANGUAGE, help="pieces per language")
     p.add_argument("--vocab_sizes", type=parse_sizes, default={}, help="per-language overrides, e.g. zh=2265")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-    try:
-        report = train_multilingual_vocab(args.text, args.utt2lang, args.out_dir, args.vocab_size,
-                                          args.vocab_sizes)
-    except (DataDirError, ValueError, RuntimeError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    report = train_multilingual_vocab(args.text, args.utt2lang, args.out_dir, args.vocab_size, args.vocab_sizes)
     print(json.dumps(report, indent=1))
     return 0
 

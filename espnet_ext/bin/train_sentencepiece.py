@@ -12,10 +12,11 @@ import logging
 import sys
 from pathlib import Path
 
-from espnet_ext.dataprep.datadir import DataDirError
 from espnet_ext.text.sentencepiece_vocab import train_sentencepiece
+from espnet_ext.utils.cli import cli_main
 
 
+@cli_main(extra_user_errors=(RuntimeError,))  # SentencePiece raises RuntimeError for a bad input
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--text", type=Path, action="append", required=True, help="Kaldi text file (repeatable)")
@@ -24,13 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--model_type", default="unigram", choices=["unigram", "bpe", "char"])
     p.add_argument("--character_coverage", type=float, default=1.0)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-    try:
-        model = train_sentencepiece(args.text, args.out_dir, args.vocab_size, args.model_type,
-                                    args.character_coverage)
-    except (DataDirError, ValueError, RuntimeError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    model = train_sentencepiece(args.text, args.out_dir, args.vocab_size, args.model_type, args.character_coverage)
     n = sum(1 for _ in open(args.out_dir / "tokens.txt", encoding="utf-8"))
     logging.info("%s: %d tokens in %s", model, n, args.out_dir / "tokens.txt")
     return 0

@@ -31,6 +31,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from espnet_ext.utils.cli import cli_main, set_log_level, setup_logging
+
 logger = logging.getLogger("espnet_ext.transcribe")
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
@@ -195,7 +197,8 @@ def _init_worker(args: Dict, lang: Optional[str], log_level: str) -> None:
     import torch
 
     torch.set_num_threads(1)  # one process per --nj: threads would oversubscribe the cores
-    logging.basicConfig(level=log_level, format="%(levelname)s: %(message)s")
+    setup_logging(log_level)  # a spawned worker starts without logging
+    set_log_level(log_level)
     _WORKER = Transcriber(args, lang)
 
 
@@ -232,25 +235,22 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main(log_level=logging.WARNING)
 def main(argv=None) -> int:
     from tqdm import tqdm
 
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s: %(message)s")
+    set_log_level(args.log_level)
     if args.nj < 1:
         print("transcribe: error: --nj must be >= 1", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as work_dir:
-        try:
-            items = collect_inputs(args.inputs, args.wav_scp)
-            if not items:
-                raise ValueError("no inputs: give audio files, directories or --wav_scp")
-            config, weights = resolve_model(args.model, args.model_file, args.fbank_conf, args.cache_dir, work_dir)
-            overrides = {k: getattr(args, k) for k in ("beam_size", "ctc_weight", "lm_weight", "penalty", "maxlenratio")}
-            dargs = decoder_args(config, weights, args.decode_config, overrides, args.device)
-        except (OSError, ValueError) as e:
-            print(f"transcribe: error: {e}", file=sys.stderr)
-            return 2
+        items = collect_inputs(args.inputs, args.wav_scp)
+        if not items:
+            raise ValueError("no inputs: give audio files, directories or --wav_scp")
+        config, weights = resolve_model(args.model, args.model_file, args.fbank_conf, args.cache_dir, work_dir)
+        overrides = {k: getattr(args, k) for k in ("beam_size", "ctc_weight", "lm_weight", "penalty", "maxlenratio")}
+        dargs = decoder_args(config, weights, args.decode_config, overrides, args.device)
         nj = min(args.nj, len(items))
         out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
         failed = 0

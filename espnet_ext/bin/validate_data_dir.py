@@ -13,8 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
-from espnet_ext.dataprep.datadir import DataDirError, validate_data_dir
+from espnet_ext.dataprep.datadir import validate_data_dir
 from espnet_ext.dataprep.language_inventory import read_lang_list, write_lang_list
+from espnet_ext.utils.cli import cli_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,24 +34,20 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main()
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     languages = args.languages.split(",") if args.languages else None
     if args.lang_list is not None:
         languages = read_lang_list(args.lang_list)
-    try:
-        for i, d in enumerate(args.data_dirs):
-            data = validate_data_dir(d, languages=languages, check_audio=not args.no_audio_check,
-                                     sample_rate=args.sample_rate,
-                                     duration_tolerance=args.duration_tolerance if args.check_duration else None)
-            logging.info("%s: %d utterances, per language %s", d, len(data.utts), data.utts_per_language())
-            if i == 0 and args.write_lang_list is not None:
-                write_lang_list(args.write_lang_list, languages or data.languages)
-                languages = languages or data.languages
-    except (DataDirError, ValueError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    for i, d in enumerate(args.data_dirs):
+        data = validate_data_dir(d, languages=languages, check_audio=not args.no_audio_check,
+                                 sample_rate=args.sample_rate,
+                                 duration_tolerance=args.duration_tolerance if args.check_duration else None)
+        logging.info("%s: %d utterances, per language %s", d, len(data.utts), data.utts_per_language())
+        if i == 0 and args.write_lang_list is not None:
+            write_lang_list(args.write_lang_list, languages or data.languages)
+            languages = languages or data.languages
     return 0
 
 

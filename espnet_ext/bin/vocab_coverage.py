@@ -14,9 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
+from espnet_ext.utils.cli import cli_main
 
 
+@cli_main(extra_user_errors=(ImportError,))  # sentencepiece or transformers not installed
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--token_list", type=Path, required=True, help="ESPnet token list (one token per line)")
@@ -29,34 +31,30 @@ def main(argv=None) -> int:
     p.add_argument("--no_fold_case", action="store_true", help="do not try lower-/title-cased pieces")
     p.add_argument("--title", default=None)
     args = p.parse_args(argv)
-    try:
-        import sentencepiece as spm
+    import sentencepiece as spm
 
-        from espnet_ext.text.vocab_coverage import CoverageTable, pieces_per_language, write_coverage
-        from espnet_ext.text.vocab_mapping import load_pretrained_tokenizer, map_vocabulary
+    from espnet_ext.text.vocab_coverage import CoverageTable, pieces_per_language, write_coverage
+    from espnet_ext.text.vocab_mapping import load_pretrained_tokenizer, map_vocabulary
 
-        if not args.bpemodel.is_file():
-            raise FileNotFoundError(f"{args.bpemodel}: SentencePiece model not found")
-        if not args.token_list.is_file():
-            raise FileNotFoundError(f"{args.token_list}: token list not found")
-        tokens = [t for t in args.token_list.read_text(encoding="utf-8").splitlines() if t.strip()]
-        sp = spm.SentencePieceProcessor(model_file=str(args.bpemodel))
-        texts, utt2lang = read_kaldi_map(args.text), read_kaldi_map(args.utt2lang)
-        per_lang = pieces_per_language(texts, utt2lang, lambda s: sp.encode(s, out_type=str))
-        unknown = sorted({piece for ps in per_lang.values() for piece in ps} - set(tokens))
-        if unknown:
-            raise ValueError(f"{args.bpemodel} produces pieces missing from {args.token_list}, e.g. {unknown[:5]}")
-        mapping = map_vocabulary(tokens, load_pretrained_tokenizer(str(args.pretrained_path)),
-                                 fold_case=not args.no_fold_case)
-        counts = {}
-        for utt, lang in utt2lang.items():
-            if utt in texts:
-                counts[lang] = counts.get(lang, 0) + 1
-        languages = [l.strip() for l in args.languages.split(",") if l.strip()] if args.languages else None
-        table = CoverageTable(mapping, per_lang, languages, counts)
-    except (DataDirError, ValueError, FileNotFoundError, ImportError) as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
+    if not args.bpemodel.is_file():
+        raise FileNotFoundError(f"{args.bpemodel}: SentencePiece model not found")
+    if not args.token_list.is_file():
+        raise FileNotFoundError(f"{args.token_list}: token list not found")
+    tokens = [t for t in args.token_list.read_text(encoding="utf-8").splitlines() if t.strip()]
+    sp = spm.SentencePieceProcessor(model_file=str(args.bpemodel))
+    texts, utt2lang = read_kaldi_map(args.text), read_kaldi_map(args.utt2lang)
+    per_lang = pieces_per_language(texts, utt2lang, lambda s: sp.encode(s, out_type=str))
+    unknown = sorted({piece for ps in per_lang.values() for piece in ps} - set(tokens))
+    if unknown:
+        raise ValueError(f"{args.bpemodel} produces pieces missing from {args.token_list}, e.g. {unknown[:5]}")
+    mapping = map_vocabulary(tokens, load_pretrained_tokenizer(str(args.pretrained_path)),
+                             fold_case=not args.no_fold_case)
+    counts = {}
+    for utt, lang in utt2lang.items():
+        if utt in texts:
+            counts[lang] = counts.get(lang, 0) + 1
+    languages = [l.strip() for l in args.languages.split(",") if l.strip()] if args.languages else None
+    table = CoverageTable(mapping, per_lang, languages, counts)
     title = args.title or f"Vocabulary coverage of {args.pretrained_path.name} ({len(tokens)} tokens)"
     write_coverage(table, mapping, args.out_dir, title)
     print(table.markdown(title))

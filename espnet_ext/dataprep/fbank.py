@@ -29,6 +29,7 @@ import numpy as np
 from espnet_ext.dataprep.datadir import validate_data_dir
 from espnet_ext.fileio.kaldi_map import DataDirError, write_kaldi_map
 from espnet_ext.utils.atomic_dir import atomic_output_dir
+from espnet_ext.utils.cli import setup_logging
 from espnet_ext.utils.stage_marker import DONE_MARKER  # noqa: F401 (callers import it from here)
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def _extract_shard(args: Tuple[int, List[Tuple[str, str]], str, dict]) -> Tuple[
             stats[1] += feats.sum(0, dtype=np.float64)
             stats[2] += np.square(feats, dtype=np.float64).sum(0)
     if resampled:
-        logging.basicConfig(level=logging.INFO)  # spawned workers start without logging configured
+        setup_logging(logging.INFO)  # spawned workers start without logging configured
         logger.warning("job %d: resampled %d utterance(s) to %d Hz (first: utterance '%s' from %d Hz)",
                        job, len(resampled), conf.sample_rate, resampled[0][0], resampled[0][1])
     return job, num_frames, stats

@@ -42,6 +42,11 @@ DEFAULT_SKIP_LOG = "{dir} is complete; skipping (delete {marker} to redo)"
 Legacy = Callable[[Any], Optional[Mapping[str, str]]]
 
 
+class ForeignOutputDirError(RuntimeError):
+    """``out_dir`` holds output this builder did not make: refused, not deleted (the message says what to do;
+    the command-line tools print it as one ``ERROR:`` line, espnet_ext.utils.cli)."""
+
+
 def options_fingerprint(builder: str, options: Mapping[str, Any]) -> Dict[str, str]:
     """Fingerprint of a builder run from option values: ``builder`` plus ``option:<name>`` entries
     (strings as they are, anything else as sorted JSON: ``30.0``, ``null``, ``["en", "zh"]``)."""
@@ -90,7 +95,7 @@ class AtomicOutputDir:
         self._check(legacy, skip_log)
 
     def _refuse(self, why: str) -> None:
-        raise RuntimeError(f"{self.path} {why}; remove it or choose another --out_dir")
+        raise ForeignOutputDirError(f"{self.path} {why}; remove it or choose another --out_dir")
 
     def _check(self, legacy: Optional[Legacy], skip_log: Optional[str]) -> None:
         if not self.marker.is_file():

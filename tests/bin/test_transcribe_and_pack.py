@@ -144,4 +144,13 @@ def test_pack_round_trip_from_the_archive_alone(experiment, tmp_path_factory, ca
 def test_pack_needs_the_feature_conf_of_a_features_model(experiment, capsys):
     d = experiment
     assert pack_model.main(["--exp_dir", str(d / "exp"), "--out", str(d / "x.zip")]) == 1
-    assert "--fbank_conf is needed" in capsys.readouterr().err
+    assert "ERROR: --fbank_conf is needed" in capsys.readouterr().err
+
+
+def test_setup_errors_are_one_error_line_and_exit_status_1(tmp_path, capsys):
+    """Before any decoding (espnet_ext.utils.cli): a bad --model or no input is ``ERROR: ...``, exit status 1."""
+    assert transcribe.main(["--model", str(tmp_path / "nowhere"), str(tmp_path / "a.wav")]) == 1
+    assert capsys.readouterr().err == (f"ERROR: --model {tmp_path / 'nowhere'}: neither a model archive (.zip of "
+                                       "espnet_ext.bin.pack_model) nor an experiment dir\n")
+    assert transcribe.main(["--model", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "ERROR: no inputs: give audio files, directories or --wav_scp\n"

@@ -100,7 +100,7 @@ def test_interrupted_prep_leaves_no_half_written_dir(tmp_path, monkeypatch):
     assert seame.prepare_seame(corpus, out, test_speakers=1, dev_speakers=1, target_fraction=0.5, seed=3) == counts
 
 
-def test_another_preparers_dir_is_refused(tmp_path):
+def test_another_preparers_dir_is_refused(tmp_path, capsys):
     """The seame_cs recipe once gave SEAME and HKUST one --out_dir; replacing it as a whole would delete the other."""
     corpus = make_seame(tmp_path)
     out = tmp_path / "data"
@@ -109,4 +109,13 @@ def test_another_preparers_dir_is_refused(tmp_path):
                                '"max": 30.0}, "counts": {"zh_train": 4}}')  # HKUST's marker, old format
     with pytest.raises(RuntimeError, match="has a .done marker this builder did not write; remove it"):
         seame.prepare_seame(corpus, out, test_speakers=1, dev_speakers=1)
+    assert (out / ".done").is_file()
+    from espnet_ext.bin import seame_prep  # the command line: one ERROR line, exit status 1 (espnet_ext.utils.cli)
+
+    capsys.readouterr()
+    assert seame_prep.main(["--corpus_dir", str(corpus), "--out_dir", str(out), "--test_speakers", "1",
+                            "--dev_speakers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"ERROR: {out} has a .done marker this builder did not write; remove it") and \
+        err.count("\n") == 1, err
     assert (out / ".done").is_file()

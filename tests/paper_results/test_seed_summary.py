@@ -47,7 +47,7 @@ def test_missing_cell_names_the_file(tmp_path, capsys):
     a = _write(tmp_path / "a.json", {"joint": {"cs": 1.0, "en": 2.0}})
     b = _write(tmp_path / "b.json", {"joint": {"cs": 1.5}})
     out = tmp_path / "o.md"
-    assert seed_summary.main([f"1={a}", f"2={b}", "--out", str(out)]) == 2
+    assert seed_summary.main([f"1={a}", f"2={b}", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert str(b) in err and "column 'en' missing" in err
     assert not out.exists()
@@ -55,11 +55,11 @@ def test_missing_cell_names_the_file(tmp_path, capsys):
 
 def test_one_seed_and_bad_field_are_refused(tmp_path, capsys):
     a = _write(tmp_path / "a.json", {"joint": {"cs": 1.0}})
-    assert seed_summary.main([f"1={a}", "--out", str(tmp_path / "o.md")]) == 2
+    assert seed_summary.main([f"1={a}", "--out", str(tmp_path / "o.md")]) == 1
     assert "at least 2 seeds" in capsys.readouterr().err
     b = _write(tmp_path / "b.json", {"joint": {"cs": 1.0}})
-    assert seed_summary.main([f"1={a}", f"2={b}", "--field", "theirs", "--out", str(tmp_path / "o.md")]) == 2
-    assert f"{a}: no field 'theirs'" in capsys.readouterr().err
+    assert seed_summary.main([f"1={a}", f"2={b}", "--field", "theirs", "--out", str(tmp_path / "o.md")]) == 1
+    assert f"ERROR: {a}: no field 'theirs'" in capsys.readouterr().err
 
 
 def test_column_filter_keeps_the_columns_every_seed_has(tmp_path):
@@ -67,7 +67,7 @@ def test_column_filter_keeps_the_columns_every_seed_has(tmp_path):
     a = _write(tmp_path / "a.json", {"joint": {"cs": 70.0, "en": 60.0}, "meta": {"cs": 90.0, "en": 80.0}})
     b = _write(tmp_path / "b.json", {"joint": {"cs": 72.0}, "meta": {"cs": 86.0}})
     out = tmp_path / "o.md"
-    assert seed_summary.main([f"1={a}", f"2={b}", "--out", str(out)]) == 2
+    assert seed_summary.main([f"1={a}", f"2={b}", "--out", str(out)]) == 1
     assert seed_summary.main([f"1={a}", f"2={b}", "--columns", "cs", "--out", str(out)]) == 0
     summary = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
     assert {r: list(c) for r, c in summary.items()} == {"joint": ["cs"], "meta": ["cs"]}
