@@ -121,6 +121,23 @@ def test_changed_options_redo_every_stage_they_reach(recipe_run, tmp_path):
     assert recorded["file:model"] == file_digest(new / "valid.acc.ave.pth")
 
 
+def test_two_process_cpu_ddp_training_through_the_recipe(recipe_run):
+    """Issue 18: --train_nproc 2 trains with ESPnet's DDP over two gloo processes (torch.distributed.run)."""
+    work, _ = recipe_run
+    proc = run_recipe(work, "--stage", "5", "--stop_stage", "5", "--train_nproc", "2", "--asr_tag", "ddp2",
+                      timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert ":0/2] " in proc.stderr  # ESPnet's log prefix [host:rank/world] of a distributed run
+    exp = work / "exp" / "asr_ddp2"
+    assert "The training was finished at 1 epochs" in proc.stderr
+    assert (exp / "valid.acc.ave.pth").is_file() and (exp / ".done").is_file()
+    # rank 0 alone writes the checkpoint; its parameters match the single-process model's layout
+    import torch
+    ddp = torch.load(exp / "valid.acc.ave.pth", map_location="cpu")
+    single = torch.load(experiment(work) / "valid.acc.ave.pth", map_location="cpu")
+    assert list(ddp) == list(single) and all(ddp[k].shape == single[k].shape for k in ddp)
+
+
 def test_espnet_speech2text_gives_the_same_hypotheses(recipe_run):
     import espnet_ext  # noqa: F401  (registers model 'multilingual' for ESPnet's own loader)
     from espnet2.bin.asr_inference import Speech2Text
@@ -151,6 +168,9 @@ def test_missing_required_option_is_a_clear_error():
     (["--stop_stage", "x7"], "--stop_stage must be a stage number, got 'x7'"),
     (["--stage", "9"], "--stage 9: there is no such stage (the stages are 1-8; see --help)"),
     (["--stage", "0"], "--stage 0: there is no such stage (the stages are 1-8; see --help)"),
+    (["--train_nproc", "0"], "--train_nproc must be a positive integer, got '0'"),
+    (["--train_nproc", "2", "--ngpu", "1"],
+     "--train_nproc 2 is for CPU training (--ngpu 0); with GPUs --ngpu N runs N processes"),
 ])
 def test_stage_range_and_value_errors(tmp_path, args, message):
     """Issue 17: each of these exited 0 having run nothing."""

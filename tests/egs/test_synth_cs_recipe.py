@@ -213,3 +213,33 @@ exec {sys.executable} "$@"
     log, n = stage5("--train_args", "--max_epoch 3")
     assert n == 4 and "started from the same inputs and not finished; resuming it" in log
     assert "--resume true" in calls.read_text().splitlines()[-1]
+
+
+def test_meta_transfer_trains_over_two_cpu_processes_through_the_recipe(recipe):
+    """Issue 18: --train_nproc 2 runs meta-transfer (Algorithm 1, D_val from the CS pool) with ESPnet's DDP over
+    two gloo processes: features, shapes, then one short epoch of a tiny model."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    common = ["--corpus", "cs_micro", "--nj", "2", "--datadir", str(recipe / "data"),
+              "--dumpdir", str(recipe / "dump"), "--expdir", str(recipe / "exp")]
+    tiny = ("--max_epoch 1 --encoder_conf output_size=32 --encoder_conf linear_units=32 --encoder_conf num_blocks=1 "
+            "--decoder_conf linear_units=32 --decoder_conf num_blocks=1 --decoder_conf attention_heads=2 "
+            "--encoder_conf attention_heads=2")
+    for stages in (("2", "2"), ("4", "4")):
+        proc = subprocess.run([str(RECIPE / "run.sh"), *common, "--stage", stages[0], "--stop_stage", stages[1],
+                               "--ctc_feasibility_threshold", "1"],
+                              cwd=RECIPE, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = subprocess.run([str(RECIPE / "run.sh"), *common, "--stage", "5", "--stop_stage", "5",
+                           "--modes", "meta_en_zh_cs", "--finetune_modes", "", "--iters_per_epoch", "2",
+                           "--train_nproc", "2", "--train_args", tiny],
+                          cwd=RECIPE, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert ":0/2] " in proc.stderr  # ESPnet's [host:rank/world] log prefix of a distributed run
+    assert "--multitask_mode meta" in proc.stderr or "mode meta_en_zh_cs: meta" in proc.stderr
+    exp = recipe / "exp" / "asr_meta_en_zh_cs"
+    assert (exp / "valid.acc.ave.pth").is_file() and (exp / ".done").is_file()
+    assert "The training was finished at 1 epochs" in proc.stderr
+    bad = subprocess.run([str(RECIPE / "local" / "train_mode.sh"), "--mode", "meta_en_zh_cs", "--feats_dir", "d",
+                          "--stats_root", "s", "--token_list", "t", "--config", "c", "--out", "o", "--nproc", "2",
+                          "--ngpu", "1"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "--nproc 2 is for CPU training (--ngpu 0)" in bad.stderr

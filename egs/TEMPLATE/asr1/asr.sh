@@ -11,7 +11,7 @@
 #     3  SentencePiece (unigram) model + ESPnet token list from the training transcripts, and the token
 #        priors of A2 eq. 6 (used by Adjust-Train models and Adjust-Inference decoding)
 #     4  shape / statistics collection (ESPnet collect_stats)
-#     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP)
+#     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP; --train_nproc N: DDP over N CPU processes)
 #     6  decoding: joint CTC/attention batch beam search, --inference_nj jobs run by ${decode_cmd}
 #     7  scoring: CER per language + average (and WER), results.md / results.json / PNG
 #     8  packing: <exp>/<inference_model>.zip, one file that espnet_ext.bin.transcribe takes (raw audio in)
@@ -34,6 +34,7 @@ stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for feature extraction and decoding
 inference_nj=           # jobs for decoding (default: --nj)
 ngpu=0                  # GPUs for training (0: CPU; N > 1: DDP over N processes)
+train_nproc=1           # CPU training processes with --ngpu 0: N > 1 runs DDP over N gloo processes (torch.distributed.run)
 inference_ngpu=0        # GPUs per decoding job (0: CPU; 1: every job on the visible GPU)
 inference_threads=1     # torch threads per decoding job: --nj jobs x threads should not exceed the cores
 python=python3          # interpreter with espnet_ext installed
@@ -110,6 +111,9 @@ run_stage() {
 [ -n "${inference_nj}" ] || inference_nj=${nj}
 [ "${nj}" -ge 1 ] 2>/dev/null || die "--nj must be a positive integer, got '${nj}'"
 [ "${ngpu}" -ge 0 ] 2>/dev/null || die "--ngpu must be a non-negative integer, got '${ngpu}'"
+[ "${train_nproc}" -ge 1 ] 2>/dev/null || die "--train_nproc must be a positive integer, got '${train_nproc}'"
+[ "${train_nproc}" = 1 ] || [ "${ngpu}" = 0 ] \
+    || die "--train_nproc ${train_nproc} is for CPU training (--ngpu 0); with GPUs --ngpu N runs N processes"
 [ "${inference_ngpu}" = 0 ] || [ "${inference_ngpu}" = 1 ] || die "--inference_ngpu must be 0 or 1, got '${inference_ngpu}'"
 [ "${inference_threads}" -ge 1 ] 2>/dev/null || die "--inference_threads must be a positive integer, got '${inference_threads}'"
 [ "${token_type}" = bpe ] || die "--token_type: only 'bpe' (SentencePiece) is supported by this runner"
@@ -277,14 +281,20 @@ if run_stage 5; then
              --file "lang_list=${lang_list}" --option "asr_args=${asr_args}" --option "feats_normalize=${feats_normalize}" \
              --code espnet_ext.bin.asr_train) || die "stage 5 marker check failed"
     if [ "${action}" != skip ]; then
-        dist_opts=""
+        # DDP: ESPnet spawns one process per GPU (--ngpu N); on CPU torch.distributed.run starts --train_nproc
+        # gloo processes and ESPnet reads their rank and world size from the environment.
+        dist_opts=""; train_launch=${python}
         [ "${ngpu}" -le 1 ] || dist_opts="--multiprocessing_distributed true"
+        if [ "${train_nproc}" -gt 1 ]; then
+            dist_opts="--dist_backend gloo"
+            train_launch="${python} -m torch.distributed.run --standalone --nproc_per_node ${train_nproc}"
+        fi
         [ "${action}" != redo ] || rm -rf "${asr_exp}"
         mkdir -p "${asr_exp}"
         [ "${action}" = resume ] || marker start --dir "${asr_exp}" --partial .started
         # ESPnet resumes from ${asr_exp}/checkpoint.pth when present (--resume true).
         # shellcheck disable=SC2046,SC2086
-        ${python} -m espnet_ext.bin.asr_train $(common_train_opts) --ngpu "${ngpu}" ${dist_opts} --resume true \
+        ${train_launch} -m espnet_ext.bin.asr_train $(common_train_opts) --ngpu "${ngpu}" ${dist_opts} --resume true \
             --train_shape_file "${stats_dir}/train/speech_shape" --train_shape_file "${stats_dir}/train/text_shape" \
             --valid_shape_file "${stats_dir}/valid/speech_shape" --valid_shape_file "${stats_dir}/valid/text_shape" \
             --output_dir "${asr_exp}" ${asr_args}

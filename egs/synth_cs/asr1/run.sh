@@ -4,6 +4,7 @@
 #
 # Usage: ./run.sh [--corpus cs_demo|cs_micro] [--stage N] [--stop_stage N] [--modes "only_cs joint_en_zh_cs meta_en_zh_cs"]
 #                 [--finetune_modes "joint_en_zh_cs meta_en_zh_cs"] [--feats spectrogram|fbank|fbank40] [--nj 2] [--seed N]
+#                 [--ngpu N | --train_nproc N]   (DDP training over N GPUs, or over N CPU processes)
 #   e.g. ./run.sh --corpus cs_demo --seed 1             # everything, with the CPU model (RESULTS.md; the paper-shaped model: see train_config below)
 #        ./run.sh --corpus cs_micro --stop_stage 3      # data, features, vocabulary only (the test does this)
 #   Stages:
@@ -37,6 +38,8 @@ feats=fbank40            # fbank40 (40 bins, the CPU confs) | spectrogram (paper
 modes="only_cs joint_en_zh_cs meta_en_zh_cs"           # training modes (stage 5)
 finetune_modes="joint_en_zh_cs meta_en_zh_cs"          # modes fine-tuned on CS (stage 6)
 nj=2                     # parallel jobs (synthesis, features, decoding)
+ngpu=0                   # GPUs for training (stages 5-6); N > 1 runs DDP over N processes
+train_nproc=1            # CPU training processes with --ngpu 0: N > 1 runs DDP over N gloo processes
 iters_per_epoch=50       # equal budget: iterations per epoch for every mode (x max_epoch 60 of the CPU confs = 3000 updates)
 # Model + optimiser for stage 5: the CPU model that learns on cs_demo (RESULTS.md). The paper's model:
 # --feats spectrogram --train_config conf/mtl/train_meta_cs_transformer.yaml --finetune_config
@@ -65,7 +68,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         --*) name=${1#--}; [ $# -ge 2 ] || die "option --${name} needs a value"
-             case " recipe_dir local_data_opts stage stop_stage seed corpus feats modes finetune_modes nj iters_per_epoch train_config finetune_config inference_config lm_inference_config inference_model train_args inference_args ctc_feasibility_threshold test_sets cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
+             case " recipe_dir local_data_opts stage stop_stage seed corpus feats modes finetune_modes nj ngpu train_nproc iters_per_epoch train_config finetune_config inference_config lm_inference_config inference_model train_args inference_args ctc_feasibility_threshold test_sets cache_dir datadir dumpdir expdir python lm_modes lm_train_args lm_asr_exp " in
                  *" ${name} "*) printf -v "${name}" '%s' "$2"; shift 2 ;;
                  *) die "unknown option --${name} (see --help)" ;;
              esac ;;
@@ -169,7 +172,7 @@ train() {  # train <mode> <out> <config> [init_param]
     [ "${action}" = resume ] || ${python} -m espnet_ext.bin.stage_marker start --dir "$2" --partial .started
     "${here}/local/train_mode.sh" --mode "$1" --out "$2" --config "$3" --feats_dir "${feats_dir}" --stats_root "${stats_root}" \
         --token_list "${token_list}" --iters_per_epoch "${iters_per_epoch}" --python "${python}" \
-        --args "${train_args}" "${local_opts[@]}"
+        --ngpu "${ngpu}" --nproc "${train_nproc}" --args "${train_args}" "${local_opts[@]}"
     ${python} -m espnet_ext.bin.stage_marker commit --dir "$2"
 }
 if sel 5; then

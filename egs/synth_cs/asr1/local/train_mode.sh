@@ -4,6 +4,7 @@
 # Usage: local/train_mode.sh --mode meta_en_zh_cs --feats_dir dump/fbank --stats_root exp/stats \
 #            --token_list data/token_list/char/tokens.txt --config conf/mtl/train_meta_cs_transformer_cpu.yaml \
 #            --out exp/asr_meta_en_zh_cs [--init_param exp/asr_meta_en_zh_cs/valid.loss.ave.pth] [--args "..."]
+#            [--ngpu N] [--nproc N]   (DDP: N > 1 GPUs, ESPnet spawns a process each; or N gloo processes on CPU)
 # Modes: only_cs | joint_en_zh | joint_en_cs | joint_zh_cs | joint_en_zh_cs | meta_en_cs | meta_zh_cs | meta_en_zh_cs
 #        | meta_en_zh_cs_fixed | meta_en_zh_cs_srcgrad | finetune (CS only, for fine-tuning with --init_param)
 #   meta_*: sources EN/ZH and the whole CS training set; D_val drawn each iteration from the whole CS pool,
@@ -15,9 +16,11 @@ set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (train_mode.sh) $*" >&2; }
 mode=; feats_dir=; stats_root=; token_list=; config=; out=; init_param=; args=; python=python3; pool=; outer_grad=
 iters_per_epoch=100   # equal budget per epoch for every mode (--num_iters_per_epoch)
+ngpu=0                # GPUs; N > 1 runs ESPnet's DDP over N processes
+nproc=1               # CPU training processes with --ngpu 0: N > 1 runs DDP over N gloo processes (torch.distributed.run)
 while [ $# -gt 0 ]; do
     case "$1" in
-        --mode|--feats_dir|--stats_root|--token_list|--config|--out|--init_param|--args|--python|--iters_per_epoch)
+        --mode|--feats_dir|--stats_root|--token_list|--config|--out|--init_param|--args|--python|--iters_per_epoch|--ngpu|--nproc)
             [ $# -ge 2 ] || { echo "ERROR: $1 needs a value" >&2; exit 1; }
             printf -v "${1#--}" '%s' "$2"; shift 2 ;;
         *) echo "ERROR: unknown option $1 (see the Usage lines at the top of $0)" >&2; exit 1 ;;
@@ -26,6 +29,10 @@ done
 for v in mode feats_dir stats_root token_list config out; do
     [ -n "${!v}" ] || { echo "ERROR: --${v} is required" >&2; exit 1; }
 done
+[ "${ngpu}" -ge 0 ] 2>/dev/null || { echo "ERROR: --ngpu must be a non-negative integer, got '${ngpu}'" >&2; exit 1; }
+[ "${nproc}" -ge 1 ] 2>/dev/null || { echo "ERROR: --nproc must be a positive integer, got '${nproc}'" >&2; exit 1; }
+[ "${nproc}" = 1 ] || [ "${ngpu}" = 0 ] \
+    || { echo "ERROR: --nproc ${nproc} is for CPU training (--ngpu 0); with GPUs --ngpu N runs N processes" >&2; exit 1; }
 
 # mode -> (multitask mode, source tasks, target task); task name -> training set
 case "${mode}" in
@@ -66,8 +73,15 @@ done
 [ -z "${init_param}" ] || opts+=(--init_param "${init_param}")
 log "mode ${mode}: ${kind}, sources [${sources}] target [${target}] -> ${out}"
 mkdir -p "${out}"
+# DDP (every mode, meta-transfer included: MetaTransferTrainer all-reduces the outer gradient): ESPnet spawns one
+# process per GPU; on CPU torch.distributed.run starts the gloo processes and ESPnet reads rank/world from the env.
+launch=("${python}"); dist=()
+[ "${ngpu}" -le 1 ] || dist=(--multiprocessing_distributed true)
+if [ "${nproc}" -gt 1 ]; then
+    launch=("${python}" -m torch.distributed.run --standalone --nproc_per_node "${nproc}"); dist=(--dist_backend gloo)
+fi
 # shellcheck disable=SC2086
-${python} -m espnet_ext.bin.asr_train_multitask --config "${config}" --output_dir "${out}" --resume true \
+"${launch[@]}" -m espnet_ext.bin.asr_train_multitask --config "${config}" --output_dir "${out}" --resume true \
     --token_type char --token_list "${token_list}" --input_size "$(cat "${feats_dir}/cs_train/feats_dim")" \
-    --normalize utterance_mvn --use_preprocessor true --model_conf "languages=[cs,en,zh]" --ngpu 0 \
+    --normalize utterance_mvn --use_preprocessor true --model_conf "languages=[cs,en,zh]" --ngpu "${ngpu}" "${dist[@]}" \
     --num_iters_per_epoch "${iters_per_epoch}" "${opts[@]}" ${args}
