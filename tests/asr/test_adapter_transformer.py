@@ -126,7 +126,8 @@ def test_new_language_adapters_start_as_identity_and_leave_the_model_unchanged()
     for model in (old, grown):
         with model.language_context(torch.tensor([0, 1, 0]), 3):
             model.out = model.encode(x, lens)[0]
-    assert torch.equal(old.out, grown.out)
+    # equal up to float rounding: all adapters of a layer run as one matmul, whose length grows with sv's
+    assert torch.allclose(old.out, grown.out, rtol=1e-5, atol=1e-5)
     h = torch.randn(2, 16)
     for module in adapter_io.dual_adapters(grown).values():
         assert torch.equal(module.adapter("sv")(h), h)
