@@ -5,6 +5,13 @@ key ``lang`` holds indices into it (the recipe writes ``utt2lid`` from ``utt2lan
 ids, names the utterance of a bad one, and hands them to every :class:`LanguageConditioned` submodule
 (Dual-Adapters, LID vectors, ...).  With no such submodule it trains exactly like ``ESPnetASRModel``:
 the SMT baseline of the A2 paper uses it that way so its language tags are validated all the same.
+
+LID head (issue 20, docs/lid_routing.md): ``model_conf.lid_weight > 0`` adds a language-identification head
+on the encoder output, trained jointly (``loss = loss_asr + lid_weight * loss_lid``; stats ``lid_loss`` /
+``lid_acc``) from the ``lang`` key (``lid_level: utterance``) or from per-frame languages of the CTC forced
+alignment (``lid_level: frame``, espnet_ext/asr/lid/frame_lid_targets.py).  It lets decoding route the
+adapters without a tag (``lang_routing``).  ``lid_weight: 0`` (the default) builds no head: the state_dict
+keys of existing confs and checkpoints are unchanged.
 """
 
 import contextlib
@@ -15,6 +22,9 @@ import torch
 from espnet2.asr.espnet_model import ESPnetASRModel
 
 from espnet_ext.asr.language_conditioning import LanguageConditioned
+from espnet_ext.asr.lid.language_id_head import LEVELS, LanguageIdHead
+from espnet_ext.asr.lid.lid_loss import LidLoss
+from espnet_ext.asr.lid.lid_router import LidRouter
 
 LangInput = Union[None, int, Sequence[int], np.ndarray, torch.Tensor]
 
@@ -25,16 +35,45 @@ class MultilingualASRModel(ESPnetASRModel):
     Args:
         languages: the language inventory; ``lang`` ids index into it.  Required: an empty inventory
             cannot validate tags.
+        lid_weight: weight of the LID loss added to the ASR loss; 0 (default): no LID head.
+        lid_level: ``utterance`` (one language per utterance, from ``lang``) or ``frame`` (per-frame languages
+            from the CTC forced alignment; routes the encoder adapters per frame, for code-switching).
+        lid_script_languages: ``frame`` level: written script -> language (default ``{han: zh, latin: en}``,
+            scripts of espnet_ext.asr.lid.frame_lid_targets.SCRIPTS); a token's language is its script's.
         *args, **kwargs: everything ``ESPnetASRModel`` takes (ctc_weight, lsm_weight, ...).
     """
 
-    def __init__(self, *args, languages: Optional[List[str]] = None, **kwargs):
+    def __init__(self, *args, languages: Optional[List[str]] = None, lid_weight: float = 0.0,
+                 lid_level: str = "utterance", lid_script_languages: Optional[Dict[str, str]] = None, **kwargs):
         super().__init__(*args, **kwargs)
         if not languages:
             raise ValueError("model_conf.languages must list the model's languages, e.g. [en, fr, zh]")
         if len(set(languages)) != len(languages):
             raise ValueError(f"model_conf.languages has duplicates: {languages}")
         self.languages = list(languages)
+        if not lid_weight >= 0:
+            raise ValueError(f"model_conf.lid_weight must be >= 0, got {lid_weight}")
+        if lid_level not in LEVELS:
+            raise ValueError(f"model_conf.lid_level must be one of {LEVELS}, got '{lid_level}'")
+        self.lid_weight = float(lid_weight)
+        self.lid_head: Optional[LanguageIdHead] = None
+        self.lid_router: Optional[LidRouter] = None
+        self.lid_loss: Optional[LidLoss] = None
+        if self.lid_weight > 0:
+            self.lid_head = LanguageIdHead(self.encoder.output_size(), len(self.languages))
+            self.lid_router = LidRouter(self, lid_level)
+            self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
+
+    def set_lang_routing(self, routing: Optional[str]) -> None:
+        """``oracle`` / ``hard`` / ``soft`` routing of the adapters (None: oracle with a tag, else soft)."""
+        if routing in (None, "oracle"):
+            if self.lid_router is not None:
+                self.lid_router.set_routing(routing)
+            return
+        if self.lid_router is None:
+            raise ValueError(f"lang_routing '{routing}' routes by the LID head, but this model has none "
+                             "(trained with model_conf.lid_weight 0): decode with lang_routing oracle and a language")
+        self.lid_router.set_routing(routing)
 
     def conditioned_modules(self) -> Iterator[LanguageConditioned]:
         return (m for m in self.modules() if isinstance(m, LanguageConditioned))
@@ -75,5 +114,14 @@ class MultilingualASRModel(ESPnetASRModel):
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor,
                 text_lengths: torch.Tensor, lang: Optional[torch.Tensor] = None,
                 lang_lengths: Optional[torch.Tensor] = None, **kwargs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        with self.language_context(lang, speech.shape[0], kwargs.get("utt_id")):
-            return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
+        if self.lid_loss is None:
+            with self.language_context(lang, speech.shape[0], kwargs.get("utt_id")):
+                return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
+        text_in, lengths_in = text.clone(), text_lengths.clone()  # ESPnet's forward edits text in place
+        with self.language_context(lang, speech.shape[0], kwargs.get("utt_id")) as ids:
+            self.lid_router.last = None
+            loss, stats, weight = super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
+            loss_lid, acc_lid = self.lid_loss(self.lid_router.last, ids, text_in, lengths_in)
+        loss = loss + self.lid_weight * loss_lid
+        stats.update(loss=loss.detach(), lid_loss=loss_lid.detach().reshape(1), lid_acc=acc_lid.reshape(1))
+        return loss, stats, weight

@@ -15,6 +15,12 @@ decodes the attention term from log_softmax(log p - T log prior) with ``--token_
 stored in a ``logit_adjusted`` model; without the option, Adjust-Train models use their own tau and prior,
 other models decode as in ESPnet; T = 0 decodes from the raw decoder.
 
+Routing without a tag (docs/lid_routing.md): ``--lang_routing oracle|hard|soft``.  A model with a LID head
+(``model_conf.lid_weight > 0``) decodes without any language input by default (``soft``; ``oracle`` when a
+language is given) and writes ``<output_dir>/lang``: ``utt language posterior`` (the language the adapters
+were routed to, or its largest share under ``soft``, with its LID posterior).  ``hard``/``soft`` on a model
+without a LID head is an error.
+
 An utterance too short for the encoder's subsampling (ESPnet's ``TooShortUttError``) gets an empty
 hypothesis (empty text, token and token_int; score 0.0, as in ESPnet's own inference) and a warning naming
 it; decoding goes on. A model trained on stage-2 features (no front end) given other input — a raw
@@ -23,7 +29,7 @@ waveform, or features of another dimension — is an error naming the utterance 
 
 import inspect
 import logging
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -73,10 +79,28 @@ class MultilingualSpeech2Text(Speech2Text):
     def __call__(self, speech, lang=None):
         self.check_input(speech)
         model = self.asr_model
-        if lang is None or not isinstance(model, MultilingualASRModel):
+        if not isinstance(model, MultilingualASRModel):
+            return super().__call__(speech)
+        if model.lid_router is not None:
+            model.lid_router.last = None
+        elif lang is None:
             return super().__call__(speech)
         with model.language_context(lang, batch_size=1) as ids, LogitAdjustedScorer.language(self.beam_search, ids):
             return super().__call__(speech)
+
+    def last_language(self) -> Optional[Tuple[str, float]]:
+        """(language code, LID posterior) of the last decoded utterance; None without a LID head.
+
+        The language is the one the adapters were routed to: the tag (``oracle``), the arg-max of the LID
+        posterior (``hard``; ``soft``: the language of largest weight).
+        """
+        model = self.asr_model
+        lid = getattr(model, "lid_router", None) and model.lid_router.last
+        if not lid:
+            return None
+        posterior = lid.posteriors(model.lid_router.level)[0]
+        index = int(lid.tag[0]) if lid.routing == "oracle" else int(posterior.argmax())
+        return model.languages[index], float(posterior[index])
 
 
 def _speech2text_kwargs(args: Dict) -> Dict:
@@ -101,6 +125,11 @@ def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
     set_all_random_seed(args["seed"])
     with explain_unknown_class():  # a config naming a class this process does not know: espnet_ext's hint
         speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
+    if isinstance(speech2text.asr_model, MultilingualASRModel):
+        speech2text.asr_model.set_lang_routing(args.get("lang_routing"))
+    elif args.get("lang_routing") not in (None, "oracle"):
+        raise ValueError(f"--lang_routing {args['lang_routing']} routes adapters by a LID head; "
+                         f"{type(speech2text.asr_model).__name__} is not a multilingual model")
     LogitAdjustedScorer.attach(speech2text.beam_search, speech2text.asr_model, tau=args.get("logit_adjust_tau"),
                                token_prior=args.get("token_prior"),
                                per_language=bool(args.get("logit_adjust_per_language")))
@@ -150,6 +179,9 @@ def decode(speech2text: MultilingualSpeech2Text, args: Dict) -> None:
                 results = [("", [], [], Hypothesis(score=0.0, scores={}, states={}, yseq=[]))] * nbest
             if isinstance(results, tuple):  # (n-best, intermediate CTC outputs)
                 results = results[0]
+            chosen = speech2text.last_language()
+            if chosen is not None:
+                writer["lang"][key] = f"{chosen[0]} {chosen[1]:.4f}"
             for n, (text, token, token_int, hyp) in zip(range(1, nbest + 1), results):
                 out = writer[f"{n}best_recog"]
                 out["token"][key] = " ".join(token)
@@ -169,6 +201,10 @@ def get_parser():
     parser.description = "ASR decoding (espnet_ext): ESPnet's options plus a per-utterance language"
     parser.add_argument("--utt2lang", type=str_or_none, default=None,
                         help="Kaldi-style 'utt language-code' file; codes are mapped through model_conf.languages")
+    parser.add_argument("--lang_routing", type=str_or_none, default=None, choices=[None, "oracle", "hard", "soft"],
+                        help="adapter routing: oracle (the given language), hard (arg-max of the LID head), soft "
+                             "(adapters mixed by the LID posterior); default: oracle with a language, else soft "
+                             "(models with a LID head). docs/lid_routing.md")
     parser.add_argument("--logit_adjust_tau", type=float_or_none, default=None,
                         help="Adjust-Inference tau (A2 eq. 11); default: the model's own (Adjust-Train) or none")
     parser.add_argument("--token_prior", type=str_or_none, default=None,

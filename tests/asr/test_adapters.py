@@ -102,15 +102,74 @@ def test_group_adapters_share_parameters_within_a_group():
     assert n_individual - n_grouped == sum(p.numel() for p in Adapter(8, 4).parameters())
 
 
-def test_grouped_routing_equals_gathered_routing():
-    gathered = randomize(DualAdapter(8, LANGS, bottleneck=4))
-    grouped = DualAdapter(8, LANGS, bottleneck=4, bottleneck_per_language={"en": 4})  # same sizes, other path
-    grouped._same_bottleneck = False
-    grouped.load_state_dict(gathered.state_dict())
+def per_utterance_reference(dual: DualAdapter, h: torch.Tensor, ids) -> torch.Tensor:
+    """Today's single-language computation, one utterance at a time: h + Δ_com(h) + Δ_slot(h) (eq. 4)."""
+    rows = []
+    for b, i in enumerate(ids):
+        x, out = h[b:b + 1], h[b:b + 1]
+        if dual.common is not None:
+            out = out + dual.common.delta(x)
+        if dual.slots:
+            out = out + dual.lang_adapters[dual.slot_of(dual.languages[int(i)])].delta(x)
+        if dual.residual == "per_adapter" and dual.mode == "dual":
+            out = out + x
+        rows.append(out)
+    return torch.cat(rows)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(bottleneck_per_language={"zh": 7}), dict(mode="lang"),
+                                    dict(groups={"en": "latin", "fr": "latin", "zh": "han"}),
+                                    dict(residual="per_adapter")])
+def test_oracle_routing_reproduces_the_single_adapter_computation(kwargs):
+    dual = randomize(DualAdapter(8, LANGS, bottleneck=4, **kwargs))
     h = torch.randn(6, 3, 2, 8)  # any (B, ..., D)
     ids = torch.tensor([2, 0, 0, 1, 2, 0])
-    gathered.set_language(ids), grouped.set_language(ids)
-    assert torch.allclose(gathered(h), grouped(h), atol=1e-5)
+    dual.set_language(ids)
+    out = dual(h)
+    expected = per_utterance_reference(dual, h, ids)
+    # one batched matmul over all adapters vs one adapter at a time: equal up to float rounding
+    assert (out - expected).abs().max() < 1e-6 * expected.abs().max() * 10
+    assert not torch.allclose(out, per_utterance_reference(dual, h, ids.flip(0)), atol=1e-3)
+
+
+def test_routing_weights_sum_to_one_per_frame_and_groups_add_up():
+    dual = DualAdapter(8, LANGS, bottleneck=4, groups={"en": "latin", "fr": "latin", "zh": "han"})
+    dual.set_language(torch.tensor([0, 2]))
+    assert torch.equal(dual.routing_weights(2), torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]))
+    posterior = torch.softmax(torch.randn(2, 5, 3), dim=-1)  # (B, T, L) frame posteriors
+    dual.set_language_weights(posterior)
+    w = dual.routing_weights(2)
+    assert w.shape == (2, 5, 2) and torch.allclose(w.sum(-1), torch.ones(2, 5))
+    assert torch.allclose(w[..., 0], posterior[..., 0] + posterior[..., 1])  # en + fr share "latin"
+    dual.set_language_weights(posterior[:1, 0])  # one utterance's (1, L) weights, 4 beam hypotheses
+    assert dual.routing_weights(4).shape == (4, 1, 2)
+    with pytest.raises(ValueError, match="2 columns for 3 languages"):
+        dual.set_language_weights(torch.ones(1, 2))
+
+
+def test_soft_routing_mixes_the_language_adapters_per_utterance_and_per_frame():
+    dual = randomize(DualAdapter(8, LANGS, bottleneck=4, bottleneck_per_language={"fr": 6}))
+    h = torch.randn(2, 5, 8)
+    deltas = torch.stack([dual.lang_adapters[lang].delta(h) for lang in LANGS], dim=-1)  # (B, T, D, L)
+    base = h + dual.common.delta(h)
+    post = torch.softmax(torch.randn(2, 3), dim=-1)
+    dual.set_language_weights(post)
+    assert torch.allclose(dual(h), base + (deltas * post[:, None, None, :]).sum(-1), atol=1e-5)
+    frames = torch.softmax(torch.randn(2, 5, 3), dim=-1)
+    dual.set_language_weights(frames)
+    assert torch.allclose(dual(h), base + (deltas * frames[:, :, None, :]).sum(-1), atol=1e-5)
+
+
+def test_hard_one_hot_weights_equal_oracle_and_off_is_common_only():
+    dual = randomize(DualAdapter(8, LANGS, bottleneck=4))
+    h = torch.randn(3, 4, 8)
+    ids = torch.tensor([1, 2, 0])
+    dual.set_language(ids)
+    oracle = dual(h)
+    dual.set_language_weights(torch.nn.functional.one_hot(ids, 3).float())
+    assert torch.equal(dual(h), oracle)
+    dual.switch_language_off()
+    assert torch.equal(dual(h), h + dual.common.delta(h))
 
 
 def test_bottleneck_per_language():

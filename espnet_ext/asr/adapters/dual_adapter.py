@@ -22,12 +22,21 @@ of one group share one language-specific adapter.  The table may cover more lang
 inventory (e.g. the 11 A2 languages for a model trained on a subset); every inventory language must be in
 it.
 
-Routing: the module reads the batch's language ids (``LanguageConditioned``).  With one bottleneck size
-for all language-specific adapters, every utterance gathers its adapter's weights and the whole batch
-runs as one batched matmul (a fixed number of ops for any mix of languages, no host synchronisation).
-With per-language bottlenecks the batch is sorted by adapter and each adapter runs once on its slice.
-Never a Python loop over utterances.  A single id (beam search over one utterance's hypotheses) goes
-straight to its adapter.
+Routing (one batched computation for every routing, A2 eq. 4 summed over languages with weights):
+
+    o = h + Σ_s w_s(t) Δ_s(h) + Δ_com(h),     Σ_s w_s(t) = 1 for every frame t
+
+with w of shape (B, T, S) over the S language-specific adapters.  An oracle tag (``set_language``) or the
+arg-max of a LID posterior is a one-hot w; a LID posterior (``set_language_weights``, (B, L) per utterance or
+(B, T, L) per frame, over the inventory; languages of one group add up) mixes the adapters.  All adapters of
+the layer run as one matmul over their concatenated (stacked at forward time, so the state_dict keys stay
+``lang_adapters.<slot>.*``) weights — per-language bottlenecks included — and the per-frame weights scale
+each adapter's bottleneck activations before one shared up-projection.  Never a Python loop over
+utterances or languages.  The cost: every frame runs all S adapters (S x the adapter FLOPs of a gathered
+single adapter; the adapters are small next to the feed-forward layer, see docs/lid_routing.md).
+
+``switch_language_off`` drops Δ_lang (common adapter only): the first, language-agnostic encoder pass of
+LID routing (docs/lid_routing.md).
 """
 
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -108,11 +117,19 @@ class DualAdapter(LanguageConditioned):
         self.lang_adapters = torch.nn.ModuleDict(
             {s: Adapter(size, int(sizes.get(s, bottleneck))) for s in slot_names})
         self.common = Adapter(size, bottleneck) if mode in ("dual", "common") else None
-        self._same_bottleneck = len({a.bottleneck for a in self.lang_adapters.values()}) <= 1
-        # language index -> index of its language-specific adapter in self.slots
+        # language (inventory index) -> its adapter (slot): the (L, S) 0/1 matrix that turns weights over
+        # languages into weights over adapters (a group's languages add up), and the slot index per language
         slot_of = [slot_names.index(self.slot_of(lang)) for lang in self.languages] if slot_names else []
         self.register_buffer("slot_of_lang", torch.tensor(slot_of, dtype=torch.long), persistent=False)
-        self._route_cache: Optional[Tuple[torch.Tensor, int, tuple]] = None
+        membership = torch.zeros(len(self.languages), len(slot_names))
+        if slot_names:
+            membership[torch.arange(len(self.languages)), torch.tensor(slot_of)] = 1.0
+        self.register_buffer("lang_to_slot", membership, persistent=False)
+        # bottleneck size of each slot: how many activation columns each routing weight scales
+        self.register_buffer("slot_bottlenecks", torch.tensor([a.bottleneck for a in self.lang_adapters.values()],
+                                                              dtype=torch.long), persistent=False)
+        self.lang_weights: Optional[torch.Tensor] = None
+        self.lang_off = False
 
     @staticmethod
     def _slot_names(languages: List[str], groups: Optional[Dict[str, str]]) -> List[str]:
@@ -155,63 +172,62 @@ class DualAdapter(LanguageConditioned):
 
     # ---- routing ----
     def set_language(self, lang_ids: Optional[torch.Tensor]) -> None:
+        """Oracle / hard routing: (B,) inventory indices (one-hot weights), or None to clear."""
         super().set_language(lang_ids)
-        self._route_cache = None
+        self.lang_weights, self.lang_off = None, False
 
-    def _routing(self, batch_size: int) -> tuple:
-        """((slot, count), ...) in sorted order, plus the sort and inverse permutations (None: one slot)."""
-        cache = self._route_cache
-        if cache is not None and cache[0] is self.lang_ids and cache[1] == batch_size:
-            return cache[2]
-        ids = self.lang_ids_for(batch_size)
-        slot_ids = self.slot_of_lang.to(ids.device)[ids]  # (B,)
-        if self.lang_ids.numel() == 1:
-            route = (((self.slots[int(slot_ids[0])], batch_size),), None, None)
-        else:
-            counts = torch.bincount(slot_ids, minlength=len(self.slots)).tolist()
-            present = tuple((self.slots[i], c) for i, c in enumerate(counts) if c > 0)
-            if len(present) == 1:
-                route = (present, None, None)
-            else:
-                order = torch.argsort(slot_ids, stable=True)
-                inverse = torch.empty_like(order)
-                inverse[order] = torch.arange(batch_size, device=order.device)
-                route = (present, order, inverse)
-        self._route_cache = (self.lang_ids, batch_size, route)
-        return route
+    def set_language_weights(self, weights: Optional[torch.Tensor]) -> None:
+        """Soft routing: weights over the inventory, (B, L) per utterance or (B, T, L) per frame; rows sum to 1."""
+        if weights is not None and weights.shape[-1] != len(self.languages):
+            raise ValueError(f"language weights have {weights.shape[-1]} columns for {len(self.languages)} "
+                             f"languages {self.languages}")
+        super().set_language(None)
+        self.lang_weights, self.lang_off = weights, False
 
-    def language_delta(self, h: torch.Tensor) -> torch.Tensor:
-        """Σ Δ_lang(h) with each utterance (row of ``h``) sent to its own language's adapter."""
-        if (self.lang_ids is not None and self.lang_ids.numel() == 1) or not self._same_bottleneck:
-            return self._grouped_delta(h)
-        return self._gathered_delta(h)
+    def switch_language_off(self) -> None:
+        """Common adapter only (Δ_lang = 0): the language-agnostic first encoder pass of LID routing."""
+        super().set_language(None)
+        self.lang_weights, self.lang_off = None, True
 
-    def _grouped_delta(self, h: torch.Tensor) -> torch.Tensor:
-        # One call per adapter present: sort the batch by adapter, run each on its slice, restore the order.
-        present, order, inverse = self._routing(h.shape[0])
-        if order is None:
-            return self.lang_adapters[present[0][0]].delta(h)
-        chunks = h.index_select(0, order).split([c for _, c in present])
-        deltas = [self.lang_adapters[slot].delta(chunk) for (slot, _), chunk in zip(present, chunks)]
-        return torch.cat(deltas).index_select(0, inverse)
+    def routing_weights(self, batch_size: int) -> torch.Tensor:
+        """Weights over the language-specific adapters, (B, 1, S) per utterance or (B, T, S) per frame."""
+        if self.lang_weights is None:
+            slot_ids = self.slot_of_lang[self.lang_ids_for(batch_size).to(self.slot_of_lang.device)]
+            return torch.nn.functional.one_hot(slot_ids, len(self.slots)).to(self.lang_to_slot.dtype).unsqueeze(1)
+        w = self.lang_weights
+        if w.dim() == 2:
+            w = w.unsqueeze(1)  # (B, 1, L): one weight vector for all frames of the utterance
+        if w.shape[0] == 1 and batch_size != 1:
+            w = w.expand(batch_size, -1, -1)  # beam search: one utterance's weights for all its hypotheses
+        if w.shape[0] != batch_size:
+            raise RuntimeError(f"DualAdapter: language weights for {w.shape[0]} utterances, batch of {batch_size}")
+        return w @ self.lang_to_slot.to(w)
 
-    def _gathered_delta(self, h: torch.Tensor) -> torch.Tensor:
-        # Every row gathers its adapter's weights and all rows run as one batched matmul: a fixed number of
-        # ops whatever the number of languages in the batch, and no host synchronisation (same bottleneck).
-        b, d = h.shape[0], h.shape[-1]
-        slot_ids = self.slot_of_lang.to(h.device)[self.lang_ids_for(b)]  # (B,)
+    def _stacked(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The S adapters as one: down (R, D) and its bias (R,) with each LayerNorm's affine folded in,
+        up (D, R) and the up biases (S, D); R = Σ_s r_s.  Built from the parameters at
+        every call (the state_dict keeps one Adapter per slot), so gradients reach each adapter's own."""
         mods = list(self.lang_adapters.values())
+        # W_d (LN0(h) * g + β) + b_d = (W_d · diag g) LN0(h) + (W_d β + b_d)
+        down = torch.cat([m.down.weight * m.norm.weight for m in mods])
+        down_bias = torch.cat([m.down.weight @ m.norm.bias + m.down.bias for m in mods])
+        up = torch.cat([m.up.weight for m in mods], dim=1)
+        up_bias = torch.stack([m.up.bias for m in mods])
+        return down, down_bias, up, up_bias
 
-        def gather(get):
-            return torch.stack([get(m) for m in mods])[slot_ids]
-
+    def language_delta(self, h: torch.Tensor, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Σ_s w_s Δ_s(h) for h (B, ..., D); weights (B, 1|T, S) from :meth:`routing_weights` by default."""
+        b, d = h.shape[0], h.shape[-1]
+        w = self.routing_weights(b) if weights is None else weights
         x = h.reshape(b, -1, d)  # (B, T, D)
-        z = torch.nn.functional.layer_norm(x, (d,), eps=mods[0].norm.eps)
-        z = z * gather(lambda m: m.norm.weight).unsqueeze(1) + gather(lambda m: m.norm.bias).unsqueeze(1)
-        u = torch.baddbmm(gather(lambda m: m.down.bias).unsqueeze(1), z,
-                          gather(lambda m: m.down.weight).transpose(1, 2))  # (B, T, r)
-        out = torch.baddbmm(gather(lambda m: m.up.bias).unsqueeze(1), torch.relu(u),
-                            gather(lambda m: m.up.weight).transpose(1, 2))  # (B, T, D)
+        if w.shape[1] not in (1, x.shape[1]):
+            raise RuntimeError(f"DualAdapter: frame weights for {w.shape[1]} frames, input has {x.shape[1]}")
+        down, down_bias, up, up_bias = self._stacked()
+        eps = next(iter(self.lang_adapters.values())).norm.eps
+        z = torch.nn.functional.layer_norm(x, (d,), eps=eps)
+        act = torch.relu(torch.nn.functional.linear(z, down, down_bias))  # (B, T, R): every adapter at once
+        scale = w.repeat_interleave(self.slot_bottlenecks, dim=-1, output_size=down.shape[0])  # (B, 1|T, R)
+        out = torch.nn.functional.linear(act * scale.to(act.dtype), up) + w.to(act.dtype) @ up_bias
         return out.reshape(h.shape)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -219,7 +235,7 @@ class DualAdapter(LanguageConditioned):
         out = h
         if self.common is not None:
             out = out + self.common.delta(h)
-        if self.slots:
+        if self.slots and not self.lang_off:
             out = out + self.language_delta(h)
         if self.residual == "per_adapter" and self.mode == "dual":
             out = out + h  # o_lang + o_com: each adapter of eq. 4 carries its own "+ h"

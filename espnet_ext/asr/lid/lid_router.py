@@ -1,0 +1,150 @@
+"""Routing the language-conditioned modules by the LID head: the two-pass encoder (docs/lid_routing.md).
+
+The LID head reads the encoder output, but the encoder's language-specific adapters need the language
+first.  The loop is broken with two encoder passes on the same features:
+
+    1. language-agnostic pass: every encoder Dual-Adapter runs its common adapter only (Δ_lang = 0);
+       the LID head reads this output -> posteriors p(l | x), per utterance or per frame;
+    2. the real pass, routed by ``lang_routing``:
+         oracle  the given language tag (one-hot weights; as before this feature),
+         hard    the arg-max language of the posterior (one-hot weights),
+         soft    the posterior itself (language adapters mixed, the common adapter always on).
+
+Decoder adapters get the utterance-level choice (a frame-level posterior is averaged over the valid frames).
+Cost: one extra encoder pass per utterance (training: forward and backward).  An encoder without
+language-specific adapters (plain transformer, decoder adapters only) needs no second pass: the head reads
+its one output.  Training routes by the tag (oracle) and trains the head on the pass-1 features, which are
+exactly what the head sees at inference.
+
+The passes run inside ``model.encode`` (ESPnet's, unchanged) through a forward pre-hook (two passes) or a
+forward hook (one pass) on ``model.encoder``, so ESPnet's ``Speech2Text`` and beam search need no change.
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch
+
+from espnet_ext.asr.adapters.dual_adapter import DualAdapter
+from espnet_ext.asr.language_conditioning import LanguageConditioned
+
+ROUTINGS = ("oracle", "hard", "soft")
+
+
+@dataclass
+class LidOutput:
+    """What the LID head said about the last encoded batch (pass-1 features)."""
+
+    utterance_logits: torch.Tensor  # (B, L)
+    frame_logits: torch.Tensor  # (B, T, L)
+    lengths: torch.Tensor  # (B,)
+    features: torch.Tensor  # (B, T, D) the encoder output the head read
+    routing: str  # the routing the real pass used
+    tag: Optional[torch.Tensor]  # the given language ids (B,), None without a tag
+
+    def posteriors(self, level: str) -> torch.Tensor:
+        """(B, L) utterance posteriors; for ``frame`` level the mean of the valid frames' posteriors."""
+        if level == "utterance":
+            return self.utterance_logits.softmax(-1)
+        mask = (torch.arange(self.frame_logits.shape[1], device=self.lengths.device)[None] <
+                self.lengths[:, None]).unsqueeze(-1).to(self.frame_logits.dtype)
+        return (self.frame_logits.softmax(-1) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+class LidRouter:
+    """Runs the LID pass around ``model.encoder`` and routes every language-conditioned module by it.
+
+    Args:
+        model: the multilingual model holding ``encoder``, ``lid_head`` and its conditioned modules.
+        level: ``utterance`` (one language per utterance) or ``frame`` (encoder adapters routed per frame).
+    """
+
+    def __init__(self, model: torch.nn.Module, level: str):
+        self.level = level
+        self.lid_head = model.lid_head
+        encoder_ids = {id(m) for m in model.encoder.modules()}
+        conditioned = [m for m in model.modules() if isinstance(m, LanguageConditioned)]
+        self.encoder_modules: List[LanguageConditioned] = [m for m in conditioned if id(m) in encoder_ids]
+        self.other_modules: List[LanguageConditioned] = [m for m in conditioned if id(m) not in encoder_ids]
+        blocked = sorted({type(m).__name__ for m in self.encoder_modules if not isinstance(m, DualAdapter)})
+        if blocked:
+            raise ValueError(f"model_conf.lid_weight > 0 needs an encoder whose language conditioning can be switched "
+                             f"off for the LID pass (Dual-Adapters, or none); {type(model.encoder).__name__} "
+                             f"conditions on the language through {blocked}")
+        self.two_pass = any(m.slots for m in self.encoder_modules)
+        self.routing: Optional[str] = None  # None: oracle when a tag is given, else soft
+        self.last: Optional[LidOutput] = None
+        if self.two_pass:
+            model.encoder.register_forward_pre_hook(self._before_encoder, with_kwargs=True)
+        else:
+            model.encoder.register_forward_hook(self._after_encoder, with_kwargs=True)
+
+    def set_routing(self, routing: Optional[str]) -> None:
+        if routing is not None and routing not in ROUTINGS:
+            raise ValueError(f"lang_routing must be one of {ROUTINGS}, got '{routing}'")
+        self.routing = routing
+
+    def _given_tag(self) -> Optional[torch.Tensor]:
+        for m in self.encoder_modules + self.other_modules:
+            if m.lang_ids is not None:
+                return m.lang_ids
+        return None
+
+    def _resolve(self, tag: Optional[torch.Tensor]) -> str:
+        routing = self.routing or ("oracle" if tag is not None else "soft")
+        if routing == "oracle" and tag is None:
+            raise RuntimeError("lang_routing 'oracle' needs each utterance's language (the 'lang' data key or "
+                               "--utt2lang); use lang_routing hard or soft to decode by the LID head")
+        return routing
+
+    def _run_head(self, out, lengths: torch.Tensor, routing: str, tag: Optional[torch.Tensor]) -> None:
+        features = out[0] if isinstance(out, tuple) else out  # (encoder_out, intermediate outputs)
+        utt_logits, frame_logits = self.lid_head(features, lengths)
+        self.last = LidOutput(utt_logits, frame_logits, lengths, features, routing, tag)
+
+    def _before_encoder(self, encoder, args, kwargs):
+        tag = self._given_tag()
+        routing = self._resolve(tag)
+        for m in self.encoder_modules:
+            m.switch_language_off()
+        out, lengths = encoder.forward(*args, **kwargs)[:2]  # pass 1; .forward: this hook does not re-enter
+        self._run_head(out, lengths, routing, tag)
+        self._route(routing, tag)
+        return None  # pass 2 runs on the unchanged inputs
+
+    def _after_encoder(self, encoder, args, kwargs, output):
+        tag = self._given_tag()
+        routing = self._resolve(tag)
+        self._run_head(output[0], output[1], routing, tag)
+        self._route(routing, tag)
+        return None
+
+    def _route(self, routing: str, tag: Optional[torch.Tensor]) -> None:
+        """Set the real pass's routing on the encoder modules and the decoder (other) modules."""
+        if routing == "oracle":
+            for m in self.encoder_modules:
+                m.set_language(tag)
+            return
+        with torch.no_grad():
+            utterance = self.last.posteriors(self.level)  # (B, L)
+            frames = self.last.frame_logits.softmax(-1) if self.level == "frame" else None
+            if routing == "hard":
+                ids = utterance.argmax(-1)
+                for m in self.other_modules + ([] if frames is not None else self.encoder_modules):
+                    m.set_language(ids)
+                if frames is not None:
+                    one_hot = torch.nn.functional.one_hot(frames.argmax(-1), frames.shape[-1]).to(frames.dtype)
+                    for m in self.encoder_modules:
+                        m.set_language_weights(one_hot)
+                return
+            for m in self.other_modules:
+                self._set_weights(m, utterance)
+            for m in self.encoder_modules:
+                m.set_language_weights(frames if frames is not None else utterance)
+
+    @staticmethod
+    def _set_weights(module: LanguageConditioned, weights: torch.Tensor) -> None:
+        if not isinstance(module, DualAdapter):
+            raise ValueError(f"lang_routing 'soft' mixes Dual-Adapters by the LID posterior; {type(module).__name__} "
+                             "routes on one language only: use lang_routing hard")
+        module.set_language_weights(weights)

@@ -1,0 +1,218 @@
+"""LID head (issue 20): joint LID loss, state_dict keys, two-pass oracle / hard / soft routing, decoding
+without a language tag, and frame-level LID targets from the CTC forced alignment (code-switching)."""
+
+import numpy as np
+import pytest
+import torch
+
+import espnet_ext  # noqa: F401
+from espnet_ext.asr.adapters import adapter_io
+from espnet_ext.asr.decoder.adapter_transformer_decoder import AdapterTransformerDecoder
+from espnet_ext.asr.encoder.adapter_transformer_encoder import AdapterTransformerEncoder
+from espnet_ext.asr.lid.frame_lid_targets import FrameLidTargets, ctc_forced_alignment, token_script
+from espnet_ext.asr.multilingual_model import MultilingualASRModel
+from espnet2.asr.ctc import CTC
+from espnet2.asr.espnet_model import ESPnetASRModel
+
+LANGS = ["en", "fr", "zh"]
+TOKENS = ["<blank>", "<unk>", "a", "b", "c", "中", "文", "<sos/eos>"]
+ENC = dict(output_size=16, attention_heads=2, linear_units=24, num_blocks=2, input_layer="linear")
+HEAD_KEYS = ["lid_head.linear.weight", "lid_head.linear.bias"]
+
+
+def parts(seed=0):
+    torch.manual_seed(seed)
+    enc = AdapterTransformerEncoder(8, languages=LANGS, adapter_bottleneck=4, **ENC)
+    dec = AdapterTransformerDecoder(len(TOKENS), 16, languages=LANGS, adapter_bottleneck=4, attention_heads=2,
+                                    linear_units=24, num_blocks=1)
+    return dict(vocab_size=len(TOKENS), token_list=TOKENS, frontend=None, specaug=None, normalize=None,
+                preencoder=None, encoder=enc, postencoder=None, decoder=dec, ctc=CTC(len(TOKENS), 16),
+                joint_network=None, ctc_weight=0.3)
+
+
+def build(lid_weight=0.5, seed=0, **kw):
+    model = MultilingualASRModel(**parts(seed), languages=LANGS, lid_weight=lid_weight, **kw)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():  # adapters start as the identity, which would route nothing
+        for _, p in adapter_io.named_adapter_parameters(model):
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return model
+
+
+def batch():
+    torch.manual_seed(1)
+    return dict(speech=torch.randn(3, 14, 8), speech_lengths=torch.tensor([14, 11, 9]),
+                text=torch.tensor([[2, 3, -1], [5, 6, 5], [4, -1, -1]]), text_lengths=torch.tensor([2, 3, 1]),
+                lang=torch.tensor([[0], [2], [1]]))
+
+
+def test_lid_loss_is_added_and_its_gradient_reaches_the_head_and_the_encoder():
+    model = build(lid_weight=0.5).train()
+    loss, stats, _ = model(**batch())
+    asr = 0.3 * stats["loss_ctc"] + 0.7 * stats["loss_att"]
+    assert torch.allclose(loss, asr + 0.5 * stats["lid_loss"], atol=1e-5)
+    assert 0 <= float(stats["lid_acc"]) <= 1 and float(stats["lid_loss"]) > 0
+    model.zero_grad()
+    lid_loss, _ = model.lid_loss(model.lid_router.last, torch.tensor([0, 2, 1]), batch()["text"],
+                                 batch()["text_lengths"])
+    lid_loss.backward()  # the LID loss alone
+    assert model.lid_head.linear.weight.grad.abs().sum() > 0
+    assert model.encoder.encoders[0].feed_forward.w_1.weight.grad.abs().sum() > 0  # shared encoder
+    assert model.encoder.embed[0].weight.grad.abs().sum() > 0
+    first = model.encoder.encoders[0].adapter
+    assert first.common.up.weight.grad.abs().sum() > 0
+    # pass 1 runs the common adapter only: the LID loss trains no language-specific adapter
+    assert all(a.up.weight.grad is None or a.up.weight.grad.abs().sum() == 0 for a in first.lang_adapters.values())
+
+
+def test_state_dict_keys_without_and_with_the_head(tmp_path):
+    stock = ESPnetASRModel(**parts())
+    plain = MultilingualASRModel(**parts(), languages=LANGS)
+    assert list(plain.state_dict()) == list(stock.state_dict())  # lid_weight 0: today's keys exactly
+    with_head = build(lid_weight=0.3)
+    assert list(with_head.state_dict()) == list(stock.state_dict()) + HEAD_KEYS
+    torch.save(with_head.state_dict(), tmp_path / "m.pth")
+    reloaded = build(lid_weight=0.3, seed=7)
+    saved = torch.load(tmp_path / "m.pth")
+    reloaded.load_state_dict(saved)  # strict
+    assert list(reloaded.state_dict()) == list(saved)
+    assert all(torch.equal(reloaded.state_dict()[k], v) for k, v in saved.items())
+
+
+def encode(model, x, lens, lang=None, routing=None):
+    model.set_lang_routing(routing)
+    with model.language_context(lang, x.shape[0]):
+        return model.encode(x, lens)[0], model.lid_router.last
+
+
+def test_two_pass_routing_oracle_hard_soft():
+    model = build().eval()
+    x, lens = batch()["speech"], batch()["speech_lengths"]
+    plain = MultilingualASRModel(**parts(), languages=LANGS).eval()
+    plain.load_state_dict(model.state_dict(), strict=False)
+    tag = torch.tensor([0, 2, 1])
+    with torch.no_grad():
+        with plain.language_context(tag, 3):
+            today = plain.encode(x, lens)[0]
+        oracle, lid = encode(model, x, lens, tag)
+        assert torch.equal(oracle, today) and lid.routing == "oracle"  # the LID pass leaves oracle untouched
+
+        # pass 1 = the encoder with the common adapters only
+        for m in plain.conditioned_modules():
+            m.switch_language_off()
+        first = plain.encoder(x, lens)[0]
+        assert torch.equal(lid.features, first)
+        posterior = model.lid_head(first, lens)[0].softmax(-1)
+
+        hard, lid = encode(model, x, lens, tag, routing="hard")  # the tag is ignored
+        with plain.language_context(posterior.argmax(-1), 3):
+            assert torch.equal(hard, plain.encode(x, lens)[0])
+
+        soft, _ = encode(model, x, lens, routing="soft")
+        for m in plain.conditioned_modules():
+            m.set_language_weights(posterior)
+        assert torch.allclose(soft, plain.encoder(x, lens)[0], atol=1e-6)
+        assert not torch.allclose(soft, hard, atol=1e-4)
+        assert torch.equal(encode(model, x, lens)[0], soft)  # no tag, no choice: soft
+
+    with pytest.raises(RuntimeError, match="lang_routing 'oracle' needs each utterance's language"):
+        encode(model, x, lens, routing="oracle")
+    with pytest.raises(ValueError, match="lang_routing 'soft' routes by the LID head, but this model has none"):
+        plain.set_lang_routing("soft")
+    with pytest.raises(ValueError, match="lang_routing must be one of"):
+        model.set_lang_routing("auto")
+
+
+def test_a_few_training_steps_lower_the_lid_loss():
+    model = build(lid_weight=1.0).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(10):
+        opt.zero_grad()
+        loss, stats, _ = model(**batch())
+        loss.backward()
+        opt.step()
+        losses.append(float(stats["lid_loss"]))
+    assert losses[-1] < losses[0] * 0.85, losses  # (lr 3e-3: 1.31 -> 1.13 in 8 steps)
+
+
+def test_decoding_without_a_language_writes_the_chosen_language(tmp_path):
+    from espnet_ext.asr.speech2text_builder import MultilingualSpeech2Text
+
+    model = build().eval()
+    feats = torch.from_numpy(np.random.default_rng(0).standard_normal((30, 8)).astype(np.float32))
+
+    class _S2T(MultilingualSpeech2Text):  # the model above, without a config file
+        def __init__(self):
+            from espnet.nets.batch_beam_search import BatchBeamSearch
+            from espnet.nets.scorers.ctc import CTCPrefixScorer
+
+            self.asr_model, self.asr_train_args, self.device, self.dtype = model, None, "cpu", "float32"
+            self.beam_search = BatchBeamSearch(
+                scorers=dict(decoder=model.decoder, ctc=CTCPrefixScorer(model.ctc, model.eos)),
+                weights=dict(decoder=0.7, ctc=0.3), beam_size=2, vocab_size=len(TOKENS), sos=model.sos,
+                eos=model.eos, token_list=TOKENS)
+            self.maxlenratio, self.minlenratio = 0.3, 0.0
+            self.converter, self.tokenizer = _Ids(), None
+            self.hugging_face_model, self.beam_search_transducer = None, None
+            self.enh_s2t_task, self.multi_asr, self.nbest = False, False, 1
+
+        def check_input(self, speech, key=None):
+            pass
+
+    class _Ids:
+        def ids2tokens(self, ids):
+            return [TOKENS[i] for i in ids]
+
+    s2t = _S2T()
+    with torch.no_grad():
+        model.set_lang_routing(None)
+        results = s2t(feats)  # no language: soft routing by the LID head
+        code, posterior = s2t.last_language()
+        expected = model.lid_head(model.lid_router.last.features, torch.tensor([30]))[0].softmax(-1)[0]
+        assert code == LANGS[int(expected.argmax())] and posterior == pytest.approx(float(expected.max()), abs=1e-6)
+        assert results and model.lid_router.last.routing == "soft"
+        s2t(feats, lang="fr")
+        assert s2t.last_language()[0] == "fr" and model.lid_router.last.routing == "oracle"
+
+
+def test_script_of_tokens_and_ctc_forced_alignment_give_frame_languages():
+    assert [token_script(t) for t in ["中", "\u2581hello", "é", "1", "a中"]] == ["han", "latin", "latin", None, None]
+    # 8 frames; best path: a a _ 中 中 _ b _  (a, 中, b); the reference is "a 中 b"
+    path = [2, 2, 0, 5, 5, 0, 3, 0]
+    log_probs = torch.full((1, 8, len(TOKENS)), -5.0)
+    log_probs[0, torch.arange(8), torch.tensor(path)] = -0.1
+    index = ctc_forced_alignment(log_probs, torch.tensor([8]), torch.tensor([[2, 5, 3]]), torch.tensor([3]), 0)
+    assert index.tolist() == [[0, 0, -1, 1, 1, -1, 2, -1]]
+    targets = FrameLidTargets(TOKENS, LANGS, None)
+    frames = targets(log_probs.expand(2, -1, -1), torch.tensor([8, 6]), torch.tensor([[2, 5, 3], [5, 6, -1]]),
+                     torch.tensor([3, 2]))
+    en, zh = 0, 2
+    assert frames[0].tolist() == [en, en, en, zh, zh, zh, en, en]  # blanks take the language before them
+    # utterance 2 "中文" in 6 frames: all zh; frames past its length get none
+    assert frames[1].tolist() == [zh] * 6 + [-1, -1]
+    too_short = targets(log_probs[:, :2], torch.tensor([2]), torch.tensor([[2, 5, 3]]), torch.tensor([3]))
+    assert too_short.tolist() == [[-1, -1]]  # 3 tokens cannot fit 2 frames
+    with pytest.raises(ValueError, match="lid_script_languages"):
+        FrameLidTargets(TOKENS, LANGS, {"latin": "de", "han": "zh"})
+
+
+def test_frame_level_lid_trains_and_routes_the_encoder_adapters_per_frame():
+    model = build(lid_weight=0.5, lid_level="frame").train()
+    loss, stats, _ = model(**batch())
+    loss.backward()
+    assert float(stats["lid_loss"]) > 0 and model.lid_head.linear.weight.grad.abs().sum() > 0
+    model.eval()
+    x, lens = batch()["speech"], batch()["speech_lengths"]
+    with torch.no_grad():
+        out, lid = encode(model, x, lens, routing="soft")
+        frames = lid.frame_logits.softmax(-1)
+        adapter = model.encoder.encoders[0].adapter
+        model.set_lang_routing("soft")
+        with model.language_context(None, 3):
+            model.encode(x, lens)
+            w = adapter.routing_weights(3)
+            assert w.shape == (3, x.shape[1], 3) and torch.allclose(w, frames)
+            assert torch.allclose(w.sum(-1), torch.ones(3, x.shape[1]))
+            decoder_w = model.decoder.decoders[0].adapter.routing_weights(3)
+            assert decoder_w.shape == (3, 1, 3) and torch.allclose(decoder_w[:, 0], lid.posteriors("frame"))
