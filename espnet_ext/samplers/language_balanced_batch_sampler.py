@@ -25,10 +25,35 @@ reproduces them and every DDP rank computes the same global batches.  Under DDP 
 ``rank::world_size`` share of every language's utterances in every mini-batch (``per_language`` must be a
 multiple of the world size), so ranks see disjoint utterances, the same number of batches, and every batch
 stays balanced on every rank.
+
+Temperature sampling (``alpha``, option ``lang_balanced_alpha``; issue 21, between SMT and BS): language l
+gets the share p_l ∝ n_l^alpha of the utterances, n_l its number of training utterances.  alpha = 0 is the
+balanced sampling above (the code path is the same, batches are bit-identical); alpha = 1 gives the corpus
+proportions of ESPnet's random batches (SMT); values in between flatten the long tail less than BS does.
+The batch size stays ``per_language * L``; for alpha > 0:
+
+    * ``mixed``: a mini-batch has S = per_language * L / world_size slots, each holding ``world_size``
+      utterances of one language (one per rank).  The slots are dealt by systematic sampling: with the
+      cumulative shares c_l = S * (p_1 + ... + p_l) and one uniform u in [0, 1) per mini-batch, language l
+      gets the slots u + i (i = 0 .. S-1) that fall in [c_{l-1}, c_l), i.e. floor(S p_l) or ceil(S p_l)
+      slots, exactly S p_l in expectation.  A language whose expected share S p_l is below 1 slot
+      appears in a mini-batch with probability S p_l (0 or 1 slot), so the tail is neither dropped nor
+      rounded up.  Per-rank batches have equal sizes and the same language counts; a global batch's
+      counts are multiples of ``world_size``, so the allocation depends on the world size.
+    * ``grouped``: a cycle of L mini-batches (per_language utterances of one language each) is dealt the
+      same way, with S = L: language l leads floor(L p_l) or ceil(L p_l) of the cycle's mini-batches
+      (exactly L p_l in expectation), in a random order.  alpha = 0 gives one per language (today's cycle).
+    * Streams continue across epochs: the number of utterances a language takes in an epoch now varies, so
+      the stream position of epoch e is the sum of the draws of the earlier epochs (recomputed from their
+      seeds, cached per sampler); each utterance of a language is still seen before any repeats.
+    * Epochs: ``corpus`` keeps its budget (N utterances per epoch); ``max`` / ``min`` become the units
+      in which the largest / smallest language is drawn n_l times in expectation,
+      ceil(n_l / (per_language * L * p_l)) (equal to ``corpus`` at alpha = 1).
 """
 
 import logging
 import math
+import numbers
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -37,6 +62,32 @@ from espnet2.samplers.abs_sampler import AbsSampler
 
 LAYOUTS = ("mixed", "grouped")
 EPOCH_DEFINITIONS = ("corpus", "max", "min")
+
+
+def check_alpha(alpha) -> float:
+    """``alpha`` as a float; ValueError naming ``lang_balanced_alpha`` unless it is a real number in [0, 1]."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"lang_balanced_alpha must be a number in [0, 1] (p_l ∝ n_l^alpha: 0 balanced, "
+                         f"1 the corpus proportions), got {alpha!r}")
+    return float(alpha)
+
+
+def language_shares(counts: Sequence[int], alpha: float) -> np.ndarray:
+    """p_l ∝ n_l^alpha (A2 BS at alpha = 0, SMT's proportions at alpha = 1), summing to 1."""
+    weights = np.asarray(counts, dtype=np.float64) ** check_alpha(alpha)  # p_l ∝ n_l^α (issue 21)
+    return weights / weights.sum()
+
+
+def systematic_counts(shares: np.ndarray, slots: int, offsets: np.ndarray) -> np.ndarray:
+    """Deal ``slots`` slots over the languages once per entry of ``offsets`` (uniforms in [0, 1)).
+
+    Row r gives language l the number of points offsets[r] + i (i = 0 .. slots-1) in [c_{l-1}, c_l), the
+    cumulative shares times ``slots``: floor or ceil of slots * p_l, exactly slots * p_l in expectation,
+    every row summing to ``slots``.  Returns an int64 array (len(offsets), len(shares)).
+    """
+    edges = np.concatenate([[0.0], np.cumsum(shares) * slots])
+    edges[-1] = slots  # the cumulative sum may miss the total by rounding
+    return np.diff(np.ceil(edges[None, :] - np.asarray(offsets)[:, None]), axis=1).astype(np.int64)
 
 
 def read_utt2lang(path: Union[str, Path], languages: Sequence[str]) -> Dict[str, int]:
@@ -86,7 +137,8 @@ class LanguageBalancedBatchSampler(AbsSampler):
         world_size: number of DDP ranks.
         accum_grad: ESPnet's gradient accumulation.  Epochs are rounded up to whole optimizer updates;
             ``grouped`` needs it to be a multiple of the number of languages (each update then holds
-            ``per_language`` utterances of every language).
+            ``per_language`` utterances of every language at alpha = 0, whole cycles otherwise).
+        alpha: language shares p_l ∝ n_l^alpha, in [0, 1]; 0 balanced (BS), 1 the corpus proportions (SMT).
     """
 
     def __init__(
@@ -101,7 +153,9 @@ class LanguageBalancedBatchSampler(AbsSampler):
         rank: int = 0,
         world_size: int = 1,
         accum_grad: int = 1,
+        alpha: float = 0.0,
     ):
+        alpha = check_alpha(alpha)
         if per_language < 1:
             raise ValueError(f"lang_balanced_per_language must be >= 1, got {per_language}")
         if layout not in LAYOUTS:
@@ -124,6 +178,7 @@ class LanguageBalancedBatchSampler(AbsSampler):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.alpha = alpha
 
         utt2lang = read_utt2lang(utt2lang_file, self.languages)
         if keys is None:
@@ -142,12 +197,15 @@ class LanguageBalancedBatchSampler(AbsSampler):
                             [self.languages[i] for i in self.lang_ids])
 
         counts = [len(u) for u in self.utts]
+        self.shares = language_shares(counts, alpha)
         if epoch == "corpus":
             units = math.ceil(sum(counts) / (per_language * len(counts)))
-        elif epoch == "max":
-            units = math.ceil(max(counts) / per_language)
-        else:
-            units = math.ceil(min(counts) / per_language)
+        elif alpha == 0:
+            units = math.ceil((max(counts) if epoch == "max" else min(counts)) / per_language)
+        else:  # the units in which that language is drawn n_l times in expectation
+            j = int(np.argmax(counts) if epoch == "max" else np.argmin(counts))
+            units = counts[j] / (per_language * len(counts) * self.shares[j])
+            units = max(1, math.ceil(units * (1 - 1e-12)))  # an integer ratio (alpha = 1) is not rounded up
         if layout == "grouped":
             if accum_grad % len(counts):
                 raise ValueError(f"lang_balanced_layout 'grouped' balances an optimizer update only when accum_grad "
@@ -156,6 +214,10 @@ class LanguageBalancedBatchSampler(AbsSampler):
         else:
             units_multiple = accum_grad
         self.units = math.ceil(units / units_multiple) * units_multiple
+        # alpha > 0: a unit deals ``slots`` pieces of ``piece`` utterances (mixed: one per rank; grouped: a batch)
+        self.slots, self.piece = (per_language * len(counts) // world_size, world_size) if layout == "mixed" \
+            else (len(counts), per_language)
+        self._stream_starts: Dict[int, np.ndarray] = {1: np.zeros(len(counts), dtype=np.int64)}
 
     @property
     def num_languages(self) -> int:
@@ -171,7 +233,7 @@ class LanguageBalancedBatchSampler(AbsSampler):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(N-batch={len(self)}, per_language={self.per_language}, "
                 f"languages={[self.languages[i] for i in self.lang_ids]}, layout={self.layout}, "
-                f"epoch={self.epoch}, rank={self.rank}/{self.world_size})")
+                f"epoch={self.epoch}, alpha={self.alpha}, rank={self.rank}/{self.world_size})")
 
     def _draw(self, lang_pos: int, start: int, count: int) -> List[str]:
         """Utterances ``start .. start+count`` of language stream ``lang_pos`` (a new permutation per pass)."""
@@ -191,9 +253,57 @@ class LanguageBalancedBatchSampler(AbsSampler):
     def _shard(self, block: List[str]) -> List[str]:
         return block[self.rank::self.world_size]
 
+    def _rng(self, epoch_index: int, *stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed % 2**32, epoch_index % 2**32, *stream])
+
+    def allocation(self, epoch_index: int) -> np.ndarray:
+        """alpha > 0: pieces of each language in each unit of the epoch, (units, L) (see the module docstring)."""
+        return systematic_counts(self.shares, self.slots, self._rng(epoch_index, 1).random(self.units))
+
+    def _starts(self, epoch_index: int) -> np.ndarray:
+        """Stream position of every language at the start of an epoch: the draws of the epochs before it
+        (counted from epoch 1 at 0; ESPnet may ask for epoch 0 or -1 with ``num_iters_per_epoch``)."""
+        known = self._stream_starts
+        e = min(known, key=lambda k: abs(k - epoch_index))
+        start = known[e].copy()
+        while e != epoch_index:
+            if e < epoch_index:
+                start += self.allocation(e).sum(axis=0) * self.piece
+                e += 1
+            else:
+                e -= 1
+                start -= self.allocation(e).sum(axis=0) * self.piece
+            known[e] = start.copy()
+        return start
+
+    def _generate_tempered(self, epoch_index: int) -> List[Tuple[str, ...]]:
+        """alpha > 0: units dealt by :func:`systematic_counts` over the shares p_l ∝ n_l^alpha."""
+        alloc = self.allocation(epoch_index)
+        starts = self._starts(epoch_index)
+        streams = [self._draw(j, int(starts[j]), int(alloc[:, j].sum()) * self.piece)
+                   for j in range(self.num_languages)]
+        cursor = [0] * self.num_languages
+
+        def take(j: int, count: int) -> List[str]:
+            cursor[j] += count
+            return self._shard(streams[j][cursor[j] - count:cursor[j]])
+
+        if self.layout == "mixed":
+            return [tuple(u for j, pieces in enumerate(row) for u in take(j, int(pieces) * self.piece))
+                    for row in alloc]
+        rng = self._rng(epoch_index, 2)
+        batches: List[Tuple[str, ...]] = []
+        for row in alloc:
+            cycle = np.repeat(np.arange(self.num_languages), row)
+            rng.shuffle(cycle)  # the cycle's languages in a random order
+            batches.extend(tuple(take(int(j), self.per_language)) for j in cycle)
+        return batches
+
     def generate(self, seed: int) -> List[Tuple[str, ...]]:
         """This rank's mini-batches of the epoch ``seed - self.seed`` (ESPnet passes ``epoch + seed``)."""
         epoch_index = seed - self.seed  # ESPnet counts epochs from 1
+        if self.alpha != 0:
+            return self._generate_tempered(epoch_index)
         k = self.per_language
         draws = self.units * k  # utterances per language per epoch
         streams = [self._draw(j, (epoch_index - 1) * draws, draws) for j in range(self.num_languages)]
@@ -205,7 +315,7 @@ class LanguageBalancedBatchSampler(AbsSampler):
                     batch.extend(self._shard(stream[u * k:(u + 1) * k]))
                 batches.append(tuple(batch))
         else:
-            rng = np.random.default_rng([self.seed % 2**32, epoch_index % 2**32])
+            rng = self._rng(epoch_index)
             for u in range(self.units):
                 for j in rng.permutation(self.num_languages):  # each language once per cycle
                     batches.append(tuple(self._shard(streams[j][u * k:(u + 1) * k])))

@@ -8,7 +8,8 @@ On top of ``ASRTask`` (A2 paper, docs/adapters_and_sampling.md):
       ``languages`` (Dual-Adapters, LID vector), so the inventory is written once; likewise ``--token_list``
       into the conf of a part that takes ``token_list`` (the pretrained-LM decoder's vocabulary mapping); ESPnet saves the
       completed confs in config.yaml, which stock ``ASRTask.build_model_from_file`` then reads.
-    * ``--lang_balanced_per_language N``: balanced sampling (BS) of the training batches.
+    * ``--lang_balanced_per_language N``: balanced sampling (BS) of the training batches;
+      ``--lang_balanced_alpha A`` tempers it to language shares p_l ∝ n_l^A (0: BS, 1: SMT's proportions).
     * ``--train_adapters_only NAMES``: freeze everything but the named adapters.
     * ``--resume true`` with a truncated ``checkpoint.pth`` (killed while ESPnet saved it) is an error
       naming the file (espnet_ext.checkpoint_io); an unknown class name gets espnet_ext's hint
@@ -41,6 +42,16 @@ def _name_list(value: str) -> Optional[List[str]]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _sampling_alpha(value: str) -> float:
+    """--lang_balanced_alpha: a number in [0, 1] (the sampler's check, reported by argparse)."""
+    from espnet_ext.samplers.language_balanced_batch_sampler import check_alpha
+
+    try:
+        return check_alpha(float(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value!r}") from None
+
+
 def _read_tokens(token_list) -> List[str]:
     if isinstance(token_list, str):
         with open(token_list, encoding="utf-8") as f:
@@ -68,6 +79,10 @@ class MultilingualASRTask(ASRTask):
         group.add_argument("--lang_balanced_epoch", type=str, default="corpus", choices=["corpus", "max", "min"],
                            help="BS epoch: as many utterances as the corpus (corpus), the largest (max) or the "
                                 "smallest (min) language seen once")
+        group.add_argument("--lang_balanced_alpha", type=_sampling_alpha, default=0.0,
+                           help="Temperature of the language shares, p_l ∝ n_l^alpha with n_l the language's "
+                                "training utterances, in [0, 1]: 0 balanced (BS), 1 the corpus proportions (SMT). "
+                                "Needs --lang_balanced_per_language (the batch size is N x languages)")
         group.add_argument("--token_prior", type=str_or_none, default=None,
                            help="Token-prior file (espnet_ext.bin.compute_token_priors); filled into "
                                 "model_conf.token_prior of models that take one and leave it null")
@@ -117,6 +132,21 @@ class MultilingualASRTask(ASRTask):
                 args.model_conf = conf
 
     @classmethod
+    def check_sampling_args(cls, args: argparse.Namespace) -> None:
+        """A YAML ``lang_balanced_alpha`` skips argparse's type: check it here, before any model is built."""
+        from espnet_ext.samplers.language_balanced_batch_sampler import check_alpha
+
+        alpha = check_alpha(getattr(args, "lang_balanced_alpha", 0.0))
+        if alpha != 0 and getattr(args, "lang_balanced_per_language", None) is None:
+            raise ValueError(f"lang_balanced_alpha ({alpha}) needs lang_balanced_per_language: without it "
+                             "training uses ESPnet's sampling (SMT) and the alpha would be ignored")
+
+    @classmethod
+    def check_required_command_args(cls, args: argparse.Namespace):
+        super().check_required_command_args(args)
+        cls.check_sampling_args(args)
+
+    @classmethod
     def main_worker(cls, args: argparse.Namespace):
         if getattr(args, "resume", False) and not getattr(args, "collect_stats", False) \
                 and not getattr(args, "dry_run", False) and getattr(args, "output_dir", None):
@@ -148,6 +178,8 @@ class MultilingualASRTask(ASRTask):
         if mode == "train" and getattr(args, "lang_balanced_per_language", None) is not None \
                 and iterator_type != "sequence":
             raise ValueError(f"--lang_balanced_per_language needs --iterator_type sequence, got '{iterator_type}'")
+        if mode == "train":
+            cls.check_sampling_args(args)
         return super().build_iter_factory(args, distributed_option, mode, kwargs)
 
     @classmethod
@@ -189,7 +221,7 @@ class MultilingualASRTask(ASRTask):
         sampler = LanguageBalancedBatchSampler(
             lang_files[0], languages, args.lang_balanced_per_language, layout=layout,
             epoch=args.lang_balanced_epoch, keys=keys, seed=args.seed, rank=rank, world_size=world_size,
-            accum_grad=args.accum_grad)
+            accum_grad=args.accum_grad, alpha=getattr(args, "lang_balanced_alpha", 0.0))
 
         dataset = cls.build_dataset(args, iter_options)  # every key: epochs draw different utterances
         return SequenceIterFactory(
