@@ -55,29 +55,43 @@ def _loss(model, batch):
     return model(**batch)[0].sum()
 
 
-def test_meta_step_equals_first_order_reference(setup):
-    alpha = 0.05
-    model, reference, batches = _one_step(setup, ["--meta_inner_lr", str(alpha)])
-    # Algorithm 1 by hand: θ'_i = θ − α∇L_src_i(θ); g = Σ_i ∇L_tgt(θ'_i); Adam(β = 0.01) applies g to θ.
+def _reference_meta_step(reference, batches, alpha: float, public_code: bool) -> None:
+    """One meta step by hand, applied to ``reference`` with Adam(β = 0.01).
+
+    Algorithm 1: θ'_i = θ − α∇L_src_i(θ); g = Σ_i ∇L_tgt(θ'_i).  The authors' released trainer (``public_code``)
+    adds per task ∇L_src_i(θ) (its inner gradient, never zeroed) and scales the target term by 1/n."""
+    sources = ("en", "cs_a")
     outer = [torch.zeros_like(p) for p in reference.parameters()]
-    for src in ("en", "cs_a"):
+    for src in sources:
         adapted = copy.deepcopy(reference)
         adapted.zero_grad()
         _loss(adapted, batches[src]).backward()
         with torch.no_grad():
-            for p in adapted.parameters():
+            for o, p in zip(outer, adapted.parameters()):
                 if p.grad is not None:
+                    if public_code:
+                        o += p.grad
                     p -= alpha * p.grad
         adapted.zero_grad()
-        _loss(adapted, batches["cs_b"]).backward()
+        (_loss(adapted, batches["cs_b"]) / (len(sources) if public_code else 1)).backward()
         for o, p in zip(outer, adapted.parameters()):
             if p.grad is not None:
                 o += p.grad
     for p, g in zip(reference.parameters(), outer):
         p.grad = g
     torch.optim.Adam(reference.parameters(), lr=0.01, eps=ADAM_EPS).step()
+
+
+def _assert_same_parameters(model, reference) -> None:
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_meta_step_equals_first_order_reference(setup):
+    alpha = 0.05
+    model, reference, batches = _one_step(setup, ["--meta_inner_lr", str(alpha)])
+    _reference_meta_step(reference, batches, alpha, public_code=False)
+    _assert_same_parameters(model, reference)
     moved = [not torch.allclose(p, q) for p, q in zip(model.parameters(), _initial(setup).parameters())]
     assert sum(moved) > len(moved) // 2
 
@@ -85,27 +99,8 @@ def test_meta_step_equals_first_order_reference(setup):
 def test_public_code_outer_gradient_adds_source_gradients_at_theta(setup):
     alpha = 0.05
     model, reference, batches = _one_step(setup, ["--meta_inner_lr", str(alpha), "--meta_outer_grad", "public_code"])
-    # The authors' released trainer: per task ∇L_src_i(θ) (its inner gradient, never zeroed) + ∇L_tgt(θ'_i)/n.
-    outer = [torch.zeros_like(p) for p in reference.parameters()]
-    for src in ("en", "cs_a"):
-        adapted = copy.deepcopy(reference)
-        adapted.zero_grad()
-        _loss(adapted, batches[src]).backward()
-        with torch.no_grad():
-            for o, p in zip(outer, adapted.parameters()):
-                if p.grad is not None:
-                    o += p.grad
-                    p -= alpha * p.grad
-        adapted.zero_grad()
-        (_loss(adapted, batches["cs_b"]) / 2).backward()
-        for o, p in zip(outer, adapted.parameters()):
-            if p.grad is not None:
-                o += p.grad
-    for p, g in zip(reference.parameters(), outer):
-        p.grad = g
-    torch.optim.Adam(reference.parameters(), lr=0.01, eps=ADAM_EPS).step()
-    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+    _reference_meta_step(reference, batches, alpha, public_code=True)
+    _assert_same_parameters(model, reference)
     # ... and it is not Algorithm 1's step.
     algorithm1, _, _ = _one_step(setup, ["--meta_inner_lr", str(alpha)])
     assert not all(torch.allclose(p, q) for p, q in zip(model.parameters(), algorithm1.parameters()))
