@@ -116,23 +116,29 @@ def peak_step_memory(model, optimizer, batch, device: str) -> int:
     return peak_call_memory(lambda: step(model, optimizer, batch), device, held_bytes(model, optimizer))
 
 
+def add_step_arguments(parser: argparse.ArgumentParser, per: str, steps: int = 10, frames: int = 300,
+                       text_len: int = 40) -> None:
+    """The training-step options shared by the step benchmarks: repeats, batch shape, vocabulary, threads."""
+    parser.add_argument("--steps", type=int, default=steps, help=f"timed steps per {per}")
+    parser.add_argument("--warmup", type=int, default=2, help=f"untimed steps per {per} first")
+    parser.add_argument("--frames", type=int, default=frames, help="longest utterance in a batch (feature frames)")
+    parser.add_argument("--text_len", type=int, default=text_len, help="longest transcript in a batch (tokens)")
+    parser.add_argument("--vocab", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (0: PyTorch's default); 1 keeps CPU timings comparable on a busy host")
+
+
 @cli_main()
 def main(cmd=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--smt_config", type=Path, default=REPO / "conf/tuning/train_smt_transformer_cpu.yaml")
     parser.add_argument("--a2_config", type=Path, default=REPO / "conf/tuning/train_a2_bs_dual_adapters_cpu.yaml")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per model")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model first")
+    add_step_arguments(parser, "model")
     parser.add_argument("--per_language", type=int, default=1, help="BS utterances per language per batch")
-    parser.add_argument("--frames", type=int, default=300, help="longest utterance in a batch (feature frames)")
-    parser.add_argument("--text_len", type=int, default=40, help="longest transcript in a batch (tokens)")
-    parser.add_argument("--vocab", type=int, default=300)
     parser.add_argument("--fused_adam", action="store_true",
                         help="both models train with optim_conf fused: true (PyTorch's fused Adam) instead of the "
                              "default per-tensor loop, which costs the Dual-Adapter model's many small tensors most")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (0: PyTorch's default); 1 keeps CPU timings comparable on a busy host")
     args = parser.parse_args(cmd)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device available")
