@@ -252,3 +252,20 @@ def test_loading_adapters_into_another_architecture_fails_clearly(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not an espnet_ext adapter file"):
         adapter_io.load_adapters(_TinyModel(), tmp_path / "other.pth")
+
+
+def test_stacked_adapters_are_reused_without_gradients_until_a_parameter_changes():
+    """Decoding reuses the stacked weights across beam-search steps; an in-place update (optimizer step,
+    load_state_dict) must rebuild them, and the reused stack gives exactly the freshly built result."""
+    torch.manual_seed(0)
+    m = DualAdapter(16, ["en", "fr", "zh"], bottleneck=4)
+    for a in m.lang_adapters.values():
+        torch.nn.init.normal_(a.up.weight)
+    h = torch.randn(2, 5, 16)
+    m.set_language(torch.tensor([0, 2]))
+    fresh = m(h)  # with gradients: built at the call
+    with torch.no_grad():
+        assert torch.equal(m(h), fresh) and torch.equal(m(h), fresh)
+        m.lang_adapters["en"].up.weight.add_(1.0)
+        changed = m(h)
+    assert not torch.equal(changed, fresh) and torch.equal(changed, m(h))

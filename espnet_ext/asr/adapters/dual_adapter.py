@@ -130,6 +130,7 @@ class DualAdapter(LanguageConditioned):
                                                               dtype=torch.long), persistent=False)
         self.lang_weights: Optional[torch.Tensor] = None
         self.lang_off = False
+        self._stack_cache: Optional[tuple] = None  # (parameter storages and versions, stacked tensors)
 
     @staticmethod
     def _slot_names(languages: List[str], groups: Optional[Dict[str, str]]) -> List[str]:
@@ -205,9 +206,20 @@ class DualAdapter(LanguageConditioned):
 
     def _stacked(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The S adapters as one: down (R, D) and its bias (R,) with each LayerNorm's affine folded in,
-        up (D, R) and the up biases (S, D); R = Σ_s r_s.  Built from the parameters at
-        every call (the state_dict keeps one Adapter per slot), so gradients reach each adapter's own."""
+        up (D, R) and the up biases (S, D); R = Σ_s r_s.  Built from the parameters at every call with
+        gradients (the state_dict keeps one Adapter per slot), so gradients reach each adapter's own.  Without
+        gradients (decoding: once per beam-search step and layer) the stack is reused until a parameter is
+        replaced or changed in place (its storage or version counter moves: optimizer step, load_state_dict)."""
         mods = list(self.lang_adapters.values())
+        if torch.is_grad_enabled():
+            return self._stack(mods)
+        key = tuple((p.data_ptr(), p._version) for m in mods for p in m.parameters())
+        if self._stack_cache is None or self._stack_cache[0] != key:
+            self._stack_cache = (key, self._stack(mods))
+        return self._stack_cache[1]
+
+    @staticmethod
+    def _stack(mods: List[Adapter]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         # W_d (LN0(h) * g + β) + b_d = (W_d · diag g) LN0(h) + (W_d β + b_d)
         down = torch.cat([m.down.weight * m.norm.weight for m in mods])
         down_bias = torch.cat([m.down.weight @ m.norm.bias + m.down.bias for m in mods])
