@@ -118,7 +118,7 @@ def markdown(scores: Dict[str, dict]) -> str:
 @cli_main()
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", help="MODE=EXP_DIR (MODE as in local/train_mode.sh; fine-tuned: MODE_ft)")
+    p.add_argument("runs", nargs="+", help="MODE=EXP_DIR (MODE as in --modes of egs/TEMPLATE/asr1/hooks/cs_multitask.sh; fine-tuned: MODE_ft)")
     p.add_argument("--feats_dir", type=Path, required=True, help="dump dir holding <test_set>/text references")
     p.add_argument("--decode_tag", required=True, help="decoding dir name inside each EXP_DIR")
     p.add_argument("--test_sets", nargs="+", default=["cs_test", "en_test", "zh_test"])

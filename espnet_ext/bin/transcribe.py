@@ -13,8 +13,9 @@ soundfile (libsndfile: wav, flac, ogg, mp3), falling back to torchaudio; several
 any sample rate is resampled by the model's frontend.
 
 Output, one line per input in input order: ``<id> <text>``, or with ``--format json`` one object per line
-``{"id", "text", "path"[, "lang"]}``.  No espnet_ext model has a language-ID head, so ``lang`` is the
-``--lang`` given (which also conditions a multilingual model: Dual-Adapters, LID vector).  An unreadable file
+``{"id", "text", "path"[, "lang"]}``.  ``lang`` is the ``--lang`` given (which also conditions a multilingual
+model: Dual-Adapters, LID vector); a language-ID head's own prediction is written by espnet_ext.bin.asr_inference
+``--lang_routing`` (docs/lid_routing.md), not here.  An unreadable file
 is an error line on stderr naming it; the others are still decoded, and the exit status is 1.
 Decoding is espnet_ext.bin.asr_inference's (``espnet_ext.asr.speech2text_builder.build_speech2text``):
 ``--decode_config`` takes the same YAML as the recipes' inference config, and the options above override it.

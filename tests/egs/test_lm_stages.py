@@ -1,6 +1,6 @@
-"""egs/synth_cs/asr1/local/lm_stages.sh (run.sh stages 9-11, docs/cs_language_model.md): option parsing and the
-checks made before any training, and stage 9's completion markers with a stand-in trainer (seconds).
-The stages themselves were run end to end on cs_micro by hand (see the doc)."""
+"""The code-switching LM stages 9-11 (hook egs/TEMPLATE/asr1/hooks/cs_lm.sh, through egs/synth_cs/asr1/run.sh;
+docs/cs_language_model.md): option parsing and the checks made before any training, and stage 9's completion
+markers with a stand-in trainer (seconds). The stages themselves were run end to end on cs_demo (RESULTS.md)."""
 
 import subprocess
 
@@ -8,15 +8,18 @@ import pytest
 
 from tests.conftest import REPO
 
-SCRIPT = REPO / "egs" / "synth_cs" / "asr1" / "local" / "lm_stages.sh"
+SCRIPT = REPO / "egs" / "synth_cs" / "asr1" / "run.sh"
 
 
 def run(*args, cwd=None):
-    return subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    """run.sh with data, dump and exp under CWD (the recipe's own dirs stay untouched)."""
+    dirs = [] if cwd is None else ["--datadir", str(cwd / "data" / "cs_micro"), "--dumpdir", str(cwd / "dump"),
+                                   "--expdir", str(cwd / "exp")]
+    return subprocess.run([str(SCRIPT), *dirs, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_unknown_option_is_an_error(tmp_path):
-    proc = run("--corpus", "cs_micro", "--bogus_option", "1", cwd=tmp_path)
+    proc = run("--corpus", "cs_micro", "--stage", "9", "--bogus_option", "1", cwd=tmp_path)
     assert proc.returncode == 1
     assert "ERROR: unknown option --bogus_option (see --help)" in proc.stderr
     assert not any(tmp_path.iterdir())  # nothing was created
@@ -26,8 +29,9 @@ def test_unknown_option_is_an_error(tmp_path):
     (["--stage"], "option --stage needs a value"),
     (["positional"], "unexpected positional argument 'positional'"),
     (["--lm_modes", "only_cs nope"], "--lm_modes: unknown mode 'nope'"),
-    (["--nj", "two"], "--nj must be a non-negative integer, got 'two'"),
-    (["--nbest", "1"], "--nbest must be >= 2"),
+    (["--nj", "two"], "--nj must be a positive integer, got 'two'"),
+    (["--nbest", "1"], "--nbest must be an integer >= 2, got '1'"),
+    (["--lm_iters_per_epoch", "0"], "--lm_iters_per_epoch must be a positive integer or empty, got '0'"),
 ])
 def test_bad_values_are_errors(tmp_path, args, error):
     proc = run(*args, cwd=tmp_path)
@@ -35,17 +39,18 @@ def test_bad_values_are_errors(tmp_path, args, error):
 
 
 def test_missing_data_names_the_file_and_the_stage(tmp_path):
-    proc = run("--corpus", "cs_micro", "--stop_stage", "9", cwd=tmp_path)
+    proc = run("--corpus", "cs_micro", "--stage", "9", "--stop_stage", "9", cwd=tmp_path)
     assert proc.returncode == 1
-    assert "data/cs_micro/token_list/char/tokens.txt not found: run run.sh stage 3" in proc.stderr
-    proc = run("--corpus", "cs_micro", "--stage", "11", "--expdir", str(tmp_path / "exp"), cwd=tmp_path)
+    assert "data/cs_micro/token_list/char/tokens.txt not found: run stage 3 (character vocabulary) first" in proc.stderr
+    proc = run("--corpus", "cs_micro", "--stage", "11", cwd=tmp_path)
     assert proc.returncode == 1 and "asr_meta_en_zh_cs/config.yaml not found" in proc.stderr
 
 
 def test_help_lists_the_stages():
     proc = run("--help")
     assert proc.returncode == 0
-    for text in ("Stages:", "9  LM training", "10  perplexity", "11  decoding", "meta_ft"):
+    for text in ("Stages (the same numbers in every recipe", "Hook cs_lm", "9  LM training", "10  perplexity",
+                 "11  decoding", "meta_ft", "--lm_modes", "--modes", "--corpus cs_demo"):
         assert text in proc.stdout
 
 

@@ -16,7 +16,7 @@ def run(*args):
 
 
 @pytest.mark.parametrize("args, error", [
-    (["--bogus", "1"], "unknown option '--bogus'"),
+    (["--bogus", "1"], "unknown option --bogus (see --help)"),
     (["--rows"], "option --rows needs a value"),
     (["--rows", "smt nope"], "unknown row 'nope'"),
     (["--parallel", "0"], "--parallel must be a positive integer, got '0'"),

@@ -1,9 +1,10 @@
 """egs/synth_cs/asr1 on cs_micro: run.sh stage 1 (corpus + validation + language inventory) and stage 3
 (character vocabulary) as subprocesses; the stage-2 feature option (linear spectrogram, conf/spectrogram.yaml)
 through the same entry point in-process on one set (the full stage 2 spawns two processes per set: minutes).
-The training modes are not run here (CPU budget); local/train_mode.sh is checked for its mode table."""
+Stage 5's mode table (hook egs/TEMPLATE/asr1/hooks/cs_multitask.sh) is checked through run.sh's option checks."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -72,15 +73,18 @@ def test_spectrogram_feature_option(recipe, tmp_path):
     assert set(read_kaldi_map(out / "utt2lid").values()) == {"0"}  # cs is index 0 of [cs, en, zh]
 
 
-def test_train_mode_table():
-    script = (RECIPE / "local" / "train_mode.sh").read_text()
+def test_train_mode_table(tmp_path):
+    """Every mode of the paper's Table 2 is known; an unknown one (in --modes or --finetune_modes) stops the
+    recipe before any stage, naming it and the known modes."""
+    hook = (REPO / "egs" / "TEMPLATE" / "asr1" / "hooks" / "cs_multitask.sh").read_text()
     for mode in ("only_cs", "joint_en_zh", "joint_en_cs", "joint_zh_cs", "joint_en_zh_cs", "meta_en_cs",
-                 "meta_zh_cs", "meta_en_zh_cs"):
-        assert f"    {mode}" in script or f"{mode}|" in script
-    proc = subprocess.run([str(RECIPE / "local" / "train_mode.sh"), "--mode", "nope", "--feats_dir", "d",
-                           "--stats_root", "s", "--token_list", "t", "--config", "c", "--out", "o"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 1 and "unknown --mode 'nope'" in proc.stderr
+                 "meta_zh_cs", "meta_en_zh_cs", "meta_en_zh_cs_fixed", "meta_en_zh_cs_srcgrad"):
+        assert re.search(rf"^ +{mode}[|)]", hook, re.M), mode
+    for opt in ("--modes", "--finetune_modes"):
+        proc = subprocess.run([str(RECIPE / "run.sh"), opt, "only_cs nope", "--expdir", str(tmp_path / "exp"),
+                               "--stage", "5"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and "ERROR: unknown mode 'nope' (modes: only_cs joint_en_zh" in proc.stderr
+        assert not (tmp_path / "exp").exists()
 
 
 @pytest.mark.parametrize("opt,value,message", [
@@ -194,7 +198,8 @@ exec {sys.executable} "$@"
     def stage5(*extra):
         proc = subprocess.run([str(RECIPE / "run.sh"), "--corpus", "cs_micro", "--datadir", str(tmp_path / "data"),
                                "--dumpdir", str(tmp_path / "dump"), "--expdir", str(tmp_path / "exp"),
-                               "--python", str(fake), "--modes", "only_cs", "--train_config", str(config),
+                               "--python", str(fake), "--modes", "only_cs", "--finetune_modes", "",
+                               "--train_config", str(config),
                                "--stage", "5", "--stop_stage", "5", *extra],
                               cwd=RECIPE, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -239,7 +244,6 @@ def test_meta_transfer_trains_over_two_cpu_processes_through_the_recipe(recipe):
     exp = recipe / "exp" / "asr_meta_en_zh_cs"
     assert (exp / "valid.acc.ave.pth").is_file() and (exp / ".done").is_file()
     assert "The training was finished at 1 epochs" in proc.stderr
-    bad = subprocess.run([str(RECIPE / "local" / "train_mode.sh"), "--mode", "meta_en_zh_cs", "--feats_dir", "d",
-                          "--stats_root", "s", "--token_list", "t", "--config", "c", "--out", "o", "--nproc", "2",
-                          "--ngpu", "1"], capture_output=True, text=True)
-    assert bad.returncode == 1 and "--nproc 2 is for CPU training (--ngpu 0)" in bad.stderr
+    bad = subprocess.run([str(RECIPE / "run.sh"), *common, "--stage", "5", "--train_nproc", "2", "--ngpu", "1"],
+                         cwd=RECIPE, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "--train_nproc 2 is for CPU training (--ngpu 0)" in bad.stderr

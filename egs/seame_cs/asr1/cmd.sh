@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Where this recipe's parallel jobs run (docs/cluster.md): egs/TEMPLATE/asr1/asr.sh sources ./cmd.sh of the
 # directory it runs in, so run.sh's steps pick it up.
-# Here: the stages of egs/synth_cs/asr1/run.sh, which runs in this directory: stage 2 (features), stage 7
-# (decoding) and local/lm_stages.sh stage 11 (decodings with the LM).
+# Here: the stages of asr.sh with the hooks char_vocab, cs_multitask and cs_lm (as egs/synth_cs/asr1), run in
+# this directory: stage 2 (features), stage 6 (decoding of every experiment) and stage 11 (decodings with the LM).
 #   cmd_backend=local   processes on this machine (the default)
 #   cmd_backend=slurm   one Slurm array (sbatch --array --wait) per step; set it below, or for one run:
 #                       cmd_backend=slurm ./run.sh ...

@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # Where this recipe's parallel jobs run (docs/cluster.md): egs/TEMPLATE/asr1/asr.sh sources ./cmd.sh of the
 # directory it runs in, so run.sh's steps pick it up.
-# Here: run.sh stage 2 (features), stage 7 (decoding of every mode) and local/lm_stages.sh stage 11 (the
-# plain, N-best and shallow-fusion decodings), all through asr.sh. egs/seame_cs/asr1 runs the same steps in its
-# own directory, with its own cmd.sh.
+# Here: stage 2 (features), stage 6 (decoding of every experiment, hook cs_multitask) and stage 11 (the plain,
+# N-best and shallow-fusion decodings, hook cs_lm), all through asr.sh's decoding. egs/seame_cs/asr1 runs the
+# same stages in its own directory, with its own cmd.sh.
 #   cmd_backend=local   processes on this machine (the default)
 #   cmd_backend=slurm   one Slurm array (sbatch --array --wait) per step; set it below, or for one run:
 #                       cmd_backend=slurm ./run.sh ...

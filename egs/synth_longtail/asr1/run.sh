@@ -10,19 +10,16 @@
 #   set; the others: conf/decode_asr.yaml) and prints the per-language CER table (exp/*/decode_*/test/results.md).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
-cd "$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck source=../../TEMPLATE/asr1/utils/lib.sh
+. "${root}/egs/TEMPLATE/asr1/utils/lib.sh"
 
-corpus=demo
-args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --corpus) [ $# -ge 2 ] || { echo "ERROR: --corpus needs a value" >&2; exit 1; }; corpus=$2; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exec "${root}/egs/TEMPLATE/asr1/asr.sh" --help ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
+# ---- options of this recipe (every other --name value goes to the runner)
+corpus=demo             # conf/corpus/<corpus>.yaml: demo | benchmark | micro; names data/, dump/ and exp/<corpus>
+# ---- end of options
+recipe_options "$0" "$@"
+cd "$(dirname "${BASH_SOURCE[0]}")"
 corpus_conf=${root}/conf/corpus/${corpus}.yaml
-[ -f "${corpus_conf}" ] || { echo "ERROR: --corpus ${corpus}: ${corpus_conf} not found" >&2; exit 1; }
+[ -f "${corpus_conf}" ] || die "--corpus ${corpus}: ${corpus_conf} not found"
 # The demo decodes with a length bonus chosen on its dev set (conf/decode_asr_demo.yaml); the other corpora with
 # the A2 paper's settings. An --inference_config given on the command line comes later and wins.
 inference_config=${root}/conf/decode_asr.yaml
@@ -36,4 +33,4 @@ exec "${root}/egs/TEMPLATE/asr1/asr.sh" \
     --nbpe 300 --bpe_type unigram \
     --asr_config "${root}/conf/tuning/train_smt_transformer_cpu.yaml" \
     --inference_config "${inference_config}" \
-    "${args[@]}"
+    "${runner_args[@]}"

@@ -4,8 +4,9 @@
 #            [--languages en,fr,es,it,ru,zh,tt,nl,tr,ky,sv] [--few_shot false] [--cap_table table6] \
 #            [--cap_unit_seconds 3600] [--seed 0] [--train_source validated]
 set -euo pipefail
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (data.sh:${BASH_LINENO[0]}) $*" >&2; }
-
+# shellcheck source=../../../TEMPLATE/asr1/utils/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../../TEMPLATE/asr1/utils/lib.sh"
+# ---- options
 datadir=                                  # output: DATADIR/{train,dev,test} (required)
 cv_root=                                  # directory of per-language CommonVoice releases (required)
 languages=en,fr,es,it,ru,zh,tt,nl,tr,ky,sv   # A2 paper codes; zh reads zh-TW/, sv reads sv-SE/
@@ -14,25 +15,19 @@ cap_table=table6                          # table6 (nl 10 h) | table1 (nl 15 h) 
 cap_unit_seconds=3600                     # seconds per cap unit (1: caps read as seconds, for tests)
 seed=0                                    # seed of the capped training selection
 train_source=validated                    # validated (minus dev/test; ESPnet split) | train
-
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --datadir|--cv_root|--languages|--few_shot|--cap_table|--cap_unit_seconds|--seed|--train_source)
-            [ $# -ge 2 ] || { log "ERROR: $1 needs a value"; exit 1; }
-            printf -v "${1#--}" '%s' "$2"; shift 2 ;;
-        *) log "ERROR: unknown argument '$1' (see the Usage lines at the top of $0)"; exit 1 ;;
-    esac
-done
-[ -n "${datadir}" ] || { log "ERROR: --datadir is required"; exit 1; }
-[ -n "${cv_root}" ] || { log "ERROR: --cv_root is required (a directory holding en/, fr/, ..., zh-TW/, sv-SE/)"; exit 1; }
-[ -d "${cv_root}" ] || { log "ERROR: --cv_root ${cv_root}: not a directory"; exit 1; }
+python=python3                            # interpreter with espnet_ext installed
+# ---- end of options
+parse_options "$0" "$@"
+[ -n "${datadir}" ] || die "--datadir is required"
+[ -n "${cv_root}" ] || die "--cv_root is required (a directory holding en/, fr/, ..., zh-TW/, sv-SE/)"
+[ -d "${cv_root}" ] || die "--cv_root ${cv_root}: not a directory"
 case "${few_shot}" in
     true) few_shot_opt=(--few_shot) ;;
     false) few_shot_opt=() ;;
-    *) log "ERROR: --few_shot must be true or false, got '${few_shot}'"; exit 1 ;;
+    *) die "--few_shot must be true or false, got '${few_shot}'" ;;
 esac
 
 log "CommonVoice ${cv_root} -> ${datadir} (languages ${languages}; few_shot=${few_shot}; caps ${cap_table})"
-python3 -m espnet_ext.bin.commonvoice_prep --cv_root "${cv_root}" --out_dir "${datadir}" \
+${python} -m espnet_ext.bin.commonvoice_prep --cv_root "${cv_root}" --out_dir "${datadir}" \
     --languages "${languages}" --cap_table "${cap_table}" --cap_unit_seconds "${cap_unit_seconds}" \
     --seed "${seed}" --train_source "${train_source}" "${few_shot_opt[@]}"

@@ -22,11 +22,10 @@
 # Writes exp/<corpus>/a2_rows/{table1.md,table1.json,table1.png,tau_sweep/...} and logs to exp/<corpus>/a2_rows/logs/.
 # table1.json of several seeds: python -m paper_results.seed_summary --field "" 1=.../a2_rows_seed1/table1.json ...
 set -euo pipefail
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (run_a2_rows.sh:${BASH_LINENO[0]}) $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)
-self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")   # for --help after the cd below
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=../../../TEMPLATE/asr1/utils/lib.sh
+. "${root}/egs/TEMPLATE/asr1/utils/lib.sh"
+self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 
 # row name -> conf/tuning file (without .yaml) and the A2 paper row it is compared with
 declare -A ROWS=(
@@ -51,17 +50,23 @@ declare -A PAPER=([smt]="SMT" [bs]="BS" [lan_specific]="LAN-Specific Adapters" [
                   [smt_mbert]="SMT + mBERT" [bs_mbert]="BS + mBERT" [bs_dual_adapters_mbert]="BS + Dual-Adapters + mBERT"
                   [smt_adjust_train_mbert]="SMT + Adjust-Train + mBERT" [a2_mbert]="A2 with mBERT")
 
-corpus=benchmark; rows=${ORDER}; parallel=1; ngpu=0; nj=2; nbpe=300; python=python3
-pretrained_path=downloads/e5_small_hf; seed=
-adjust_inference="smt bs bs_dual_adapters"; sweep_row=bs_dual_adapters; taus=0,0.1,0.2,0.3,0.5,0.7,1.0; tau=0.3
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --corpus|--rows|--parallel|--ngpu|--nj|--nbpe|--python|--adjust_inference|--sweep_row|--taus|--tau|--pretrained_path|--seed)
-            [ $# -ge 2 ] || die "option $1 needs a value"; printf -v "${1#--}" '%s' "$2"; shift 2 ;;
-        -h|--help) sed -n '2,/^set -euo/p' "${self}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown option '$1' (see --help)" ;;
-    esac
-done
+# ---- options
+corpus=benchmark        # conf/corpus/<corpus>.yaml, as ./run.sh --corpus
+rows=${ORDER}           # row names (default: every row without a pretrained decoder)
+parallel=1              # rows trained at once
+ngpu=0                  # 0 = CPU; 1 = train and decode every row on the visible GPU
+nj=2                    # decoding jobs per row (and tau values decoded at once in the sweep)
+nbpe=300                # SentencePiece vocabulary size of ./run.sh stage 3
+python=python3          # interpreter with espnet_ext installed
+pretrained_path=downloads/e5_small_hf   # local HuggingFace checkpoint of the pretrained-decoder rows
+seed=                   # ESPnet's training seed (default: its own, 0)
+adjust_inference="smt bs bs_dual_adapters"   # rows also decoded with Adjust-Inference (Table 5)
+sweep_row=bs_dual_adapters   # row whose dev set is decoded over --taus (Fig. 9)
+taus=0,0.1,0.2,0.3,0.5,0.7,1.0   # tau values of the sweep
+tau=0.3                 # tau of the Adjust-Inference decodes
+# ---- end of options
+parse_options "${self}" "$@"
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 in_list() { local x; for x in $2; do [ "${x}" = "$1" ] && return 0; done; return 1; }
 [ "${parallel}" -ge 1 ] 2>/dev/null || die "--parallel must be a positive integer, got '${parallel}'"
 [ -z "${seed}" ] || [[ "${seed}" =~ ^[0-9]+$ ]] || die "--seed must be a non-negative integer, got '${seed}'"
