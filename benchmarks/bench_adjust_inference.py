@@ -23,10 +23,12 @@ from espnet_ext.utils.cli import cli_main, set_log_level
 
 
 def time_decoding(speech2text, utts: Sequence[Tuple[str, object]],
-                  utt2lang: Optional[Mapping[str, str]] = None) -> Dict[str, float]:
+                  utt2lang: Optional[Mapping[str, str]] = None,
+                  texts: Optional[Dict[str, str]] = None) -> Dict[str, float]:
     """Decode every (utt, features) of ``utts`` once: wall and process CPU seconds, mean 1-best length.
 
-    The language of ``utt2lang`` is passed only when there is one (stock ``Speech2Text`` takes none)."""
+    The language of ``utt2lang`` is passed only when there is one (stock ``Speech2Text`` takes none).
+    ``texts``, when given, receives each utterance's 1-best text."""
     start, cpu_start, lengths = time.perf_counter(), time.process_time(), []
     for utt, feats in utts:
         lang = (utt2lang or {}).get(utt)
@@ -34,6 +36,8 @@ def time_decoding(speech2text, utts: Sequence[Tuple[str, object]],
         if isinstance(results, tuple):  # (n-best, intermediate CTC outputs)
             results = results[0]
         lengths.append(len(results[0][2]) if results else 0)
+        if texts is not None:
+            texts[utt] = (results[0][0] or "") if results else ""
     return {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start,
             "mean_len": sum(lengths) / max(1, len(lengths))}
 

@@ -16,26 +16,13 @@ import argparse
 import json
 import statistics
 import sys
-import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional
 
 import kaldiio
-import numpy as np
 
+from benchmarks.bench_adjust_inference import time_decoding
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.utils.cli import cli_main, set_log_level
-
-
-def _decode_all(speech2text, inputs: Sequence[Tuple[str, np.ndarray]]) -> Tuple[float, Dict[str, str]]:
-    """Seconds to decode every (utt, input) once, and the 1-best text of each."""
-    texts = {}
-    start = time.perf_counter()
-    for utt, x in inputs:
-        results = speech2text(x)
-        if isinstance(results, tuple):  # (n-best, intermediate CTC outputs)
-            results = results[0]
-        texts[utt] = (results[0][0] or "") if results else ""
-    return time.perf_counter() - start, texts
 
 
 @cli_main()
@@ -71,16 +58,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         wave, rate = read_audio(wavs[u])
         raw_inputs.append((u, raw._prepare(wave, rate)))
         audio_s += len(wave) / rate
-    _decode_all(dumped, feat_inputs[:1])  # warm-up
-    _decode_all(raw.speech2text, raw_inputs[:1])
+    time_decoding(dumped, feat_inputs[:1])  # warm-up
+    time_decoding(raw.speech2text, raw_inputs[:1])
     runs = []
     for r in range(args.repeats):
         order = [("dumped", dumped, feat_inputs), ("raw", raw.speech2text, raw_inputs)]
         if r % 2:
             order.reverse()
-        seconds, texts = {}, {}
+        seconds, texts = {}, {"dumped": {}, "raw": {}}
         for name, s2t, inputs in order:
-            seconds[name], texts[name] = _decode_all(s2t, inputs)
+            seconds[name] = time_decoding(s2t, inputs, texts=texts[name])["wall_s"]
         runs.append({"dumped_s": round(seconds["dumped"], 3), "raw_s": round(seconds["raw"], 3),
                      "ratio": round(seconds["raw"] / seconds["dumped"], 4)})
     same = sum(texts["dumped"][u] == texts["raw"][u] for u in utts)
