@@ -2,13 +2,14 @@
 
 Usage (the CommonVoice recipe: wav.scp of 48 kHz MP3 clips, decoded and resampled to 16 kHz by stage 2):
     python -m benchmarks.prep_throughput --data_dir data/full/train --conf conf/fbank.yaml \
-        --nj 1 2 4 --out_dir results/prep_throughput [--repeats 2]
+        --nj 1 2 4 --out_dir results/full/prep_throughput [--repeats 2]
 
 Each --nj value runs ``espnet_ext.bin.compute_fbank`` in a fresh process on the same data dir (output to a
 scratch dir that is removed), ``--repeats`` times; the fastest wall time counts (least disturbed by other
 load). Audio hours come from the extracted frames (``utt2num_frames`` x frame shift). Writes
 ``prep_throughput.md`` (with the machine and its load average), ``.json`` and ``.png`` (hours per minute
-and speed-up vs --nj). Not a test: run it on a quiet machine.
+and speed-up vs --nj). Not a test: run it on a quiet machine. Committed figures go in the recipe's
+``results/<corpus>/prep_throughput/`` (docs/results_layout.md).
 """
 
 import argparse

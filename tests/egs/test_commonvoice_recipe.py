@@ -54,7 +54,7 @@ def test_recipe_stages_1_to_3(tmp_path):
 
 
 def test_data_sh_requires_cv_root(tmp_path):
-    proc = subprocess.run([str(RECIPE / "local" / "data.sh"), "--datadir", str(tmp_path)], cwd=RECIPE,
+    proc = subprocess.run([str(REPO / "local" / "commonvoice" / "data.sh"), "--datadir", str(tmp_path)], cwd=RECIPE,
                           env=_env(), capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0 and "--cv_root is required" in proc.stderr
     proc = subprocess.run([str(RECIPE / "run.sh"), "--stop_stage", "1"], cwd=RECIPE, env=_env(),

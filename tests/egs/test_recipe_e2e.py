@@ -88,6 +88,33 @@ def test_rerun_skips_finished_stages(recipe_run):
     assert proc.stderr.count("is complete; skipping") == 7  # 3 feature dirs, tokens, stats, training, decoding
 
 
+def test_model_rows_hook_trains_decodes_and_compares(recipe_run):
+    """Issue 19: stages 5-7 of several rows (the demo's SMT and A2), each row's length bonus chosen on dev, and
+    the per-language comparison. The smt row with the runner's --asr_args is the experiment already trained."""
+    work, _ = recipe_run
+    proc = run_recipe(work, "--stage", "5", "--stop_stage", "7", "--hooks", "model_rows",
+                      "--rows", "smt a2_adjust_train", "--length_bonus_grid", "0,1", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    # the smt row with the runner's --asr_args is the runner's own experiment: not trained again
+    assert f"{experiment(work)} is complete; skipping" in (work / "exp" / "rows_logs" / "smt.train.log").read_text()
+    a2 = next((work / "exp").glob("asr_train_a2_bs_dual_adapters_adjust_train_cpu_bpe_unigram300_max_epoch1_*"))
+    assert yaml.safe_load((a2 / "config.yaml").read_text())["model"] == "logit_adjusted"
+    for exp in (experiment(work), a2):
+        sweep = json.loads((exp / "length_bonus_dev" / "length_bonus_sweep.json").read_text())
+        assert sweep["grid"] == [0.0, 1.0]
+        (decoded,) = [d for d in exp.glob("decode_*") if d.name.endswith(f"penalty{sweep['best_value']:g}")]
+        assert (decoded / "test" / "results.json").is_file()
+    compare = json.loads((work / "exp" / "compare" / "test" / "compare.json").read_text())
+    assert compare["models"] == ["smt", "a2_adjust_train"] and compare["languages"][0] == "en"  # head first
+    assert set(compare["group"].values()) == {"head", "tail"}
+    assert (work / "exp" / "compare" / "test" / "compare.png").stat().st_size > 5000
+    assert "| **average** |" in proc.stdout
+    proc = run_recipe(work, "--stage", "5", "--hooks", "model_rows", "--rows", "smt nope")
+    assert proc.returncode == 1 and "unknown row 'nope' (rows of" in proc.stderr
+    proc = run_recipe(work, "--stage", "5", "--hooks", "model_rows", "--rows", "smt", "--compare_ref", "bs")
+    assert proc.returncode == 1 and "--compare_ref bs is not one of --rows (smt)" in proc.stderr
+
+
 def test_changed_options_redo_every_stage_they_reach(recipe_run, tmp_path):
     """Issue 17's worst case: after --nbpe 50 --stage 3 on a finished nbpe-300 run, stage 5 said "complete;
     skipping" and stage 7 scored the old model. Now the experiment dir carries the token size, every stage

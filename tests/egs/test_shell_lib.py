@@ -68,3 +68,21 @@ def test_stage_range(tmp_path, stage, stop, error):
     proc = run(tmp_path, body)
     assert proc.returncode == 1 and f"ERROR: {error}" in proc.stderr
     assert run(tmp_path, "stage=02; stop_stage=100; check_stage_range 4; echo $stage").stdout.strip() == "2"
+
+
+def test_venv_goes_first_on_path(tmp_path, monkeypatch):
+    """Issue 19: recipes read ESPNET_EXT_VENV as tools/*.sh do; a venv that is not there is a clear error."""
+    import os
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python3").write_text("#!/bin/sh\n")
+    (venv / "bin" / "python3").chmod(0o755)
+    monkeypatch.setenv("ESPNET_EXT_VENV", str(venv))
+    proc = run(tmp_path, 'echo "${PATH%%:*}"')
+    assert proc.returncode == 0 and proc.stdout.strip() == str(venv / "bin"), proc.stderr
+    monkeypatch.setenv("ESPNET_EXT_VENV", str(tmp_path / "nowhere"))
+    proc = run(tmp_path, "echo never")
+    assert proc.returncode == 1 and "never" not in proc.stdout
+    assert f"ESPNET_EXT_VENV={tmp_path / 'nowhere'} has no bin/python3" in proc.stderr
+    assert os.environ["PATH"]  # the test's own PATH is untouched

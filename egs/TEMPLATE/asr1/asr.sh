@@ -4,7 +4,8 @@
 # Usage: egs/TEMPLATE/asr1/asr.sh --train_set train --valid_set dev --test_sets "test" \
 #            --asr_config conf/train.yaml --inference_config conf/decode.yaml [--hooks "a b"] [options]
 #   Stages (the same numbers in every recipe; docs/stages.md):
-#     1  data prep: local/data.sh --datadir DATADIR --python PYTHON ${local_data_opts} writes DATADIR/<set>/, then every
+#     1  data prep: --local_data (local/<corpus>/data.sh) --datadir DATADIR --python PYTHON ${local_data_opts} writes
+#        DATADIR/<set>/, then every
 #        data dir is validated (wav.scp text utt2spk spk2utt utt2lang, audio headers)
 #     2  features (kaldiio ark/scp, parallel over --nj) + global CMVN statistics + utt2lid; on a cluster
 #        (cmd.sh's cmd_backend=slurm) one ${train_cmd} job per data set
@@ -17,7 +18,8 @@
 #     8  packing: <exp>/<inference_model>.zip, one file that espnet_ext.bin.transcribe takes (raw audio in)
 #   Hooks (--hooks, files in egs/TEMPLATE/asr1/hooks/ or paths) replace stages or add stages 9 and up, for what
 #   a recipe does differently: char_vocab (stage 3), per_language_vocab (stage 3), cs_multitask (stages 4-8: the
-#   Only-CS / joint / meta-transfer / fine-tuning experiments), cs_lm (stages 9-11: the code-switching LMs).
+#   Only-CS / joint / meta-transfer / fine-tuning experiments), cs_lm (stages 9-11: the code-switching LMs),
+#   model_rows (stages 5-8: several models side by side, e.g. SMT and A2, compared per language).
 #   Each hook's options are options of this runner; --help lists them.
 #   Each stage's completion marker (.done) records a fingerprint of what produced it (input digests, the
 #   options and config that matter, the stage's code); a re-run skips a stage only when it matches, and
@@ -47,7 +49,9 @@ train_set=              # training data dir name under data/ (required)
 valid_set=              # validation data dir name (required)
 test_sets=              # space-separated test data dir names (required for stages 6-7)
 data_sets=              # more data dirs prepared in stages 1-2 besides the training, validation and test sets
-local_data_opts=        # options passed to local/data.sh in stage 1
+local_data=local/data.sh   # stage 1's data-prep script (relative to the recipe dir, or a path): the corpora's scripts
+                        # are in the repository's top-level local/ (local/<corpus>/data.sh), named by each run.sh
+local_data_opts=        # options passed to it in stage 1
 languages=              # comma-separated language inventory (default: languages of the training set)
 feats_conf=             # feature extraction options (FbankConfig fields; required for stage 2 and 8)
 feats_normalize=global_mvn   # global_mvn (with stage-2 CMVN stats) or none
@@ -135,10 +139,10 @@ for c in "${checks[@]}"; do "${c}"; done
 
 # ---- Stage 1: data preparation ----
 asr_data() {
-    log "Stage 1: data preparation (local/data.sh --datadir ${datadir} --python ${python} ${local_data_opts})"
-    [ -x local/data.sh ] || die "local/data.sh not found or not executable in $(pwd)"
+    log "Stage 1: data preparation (${local_data} --datadir ${datadir} --python ${python} ${local_data_opts})"
+    [ -x "${local_data}" ] || die "--local_data ${local_data}: not found or not executable (in $(pwd))"
     # shellcheck disable=SC2086
-    local/data.sh --datadir "${datadir}" --python "${python}" ${local_data_opts}
+    "${local_data}" --datadir "${datadir}" --python "${python}" ${local_data_opts}
     local dirs=() s lang_opt=()
     for s in $(all_sets); do dirs+=("${datadir}/${s}"); done
     [ -z "${languages}" ] || lang_opt=(--languages "${languages}")

@@ -34,7 +34,7 @@ setting=full; [ "${few_shot}" != true ] || setting=fewshot5h
     || die "--cv_root is required for stage 1"
 exec "${root}/egs/TEMPLATE/asr1/asr.sh" --hooks "${hooks}" --nbpe 150 \
     --train_set train --valid_set dev --test_sets test --languages "${languages}" \
-    --local_data_opts "--cv_root ${cv_root:-unset} --languages ${languages} --few_shot ${few_shot} --cap_table ${cap_table} --cap_unit_seconds ${cap_unit_seconds} --seed ${seed}" \
+    --local_data "${root}/local/commonvoice/data.sh" --local_data_opts "--cv_root ${cv_root:-unset} --languages ${languages} --few_shot ${few_shot} --cap_table ${cap_table} --cap_unit_seconds ${cap_unit_seconds} --seed ${seed}" \
     --datadir "data/${setting}" --dumpdir "dump/${setting}" --expdir "exp/${setting}" \
     --feats_conf "${root}/conf/fbank.yaml" --asr_config "${root}/conf/tuning/train_smt_transformer.yaml" \
     --inference_config "${root}/conf/decode_asr.yaml" "${runner_args[@]}"

@@ -6,7 +6,7 @@
 #            --cv_root /data/cv-corpus-1 [--paper_size true] [runner options: --stage N --stop_stage N
 #            --modes "..." --finetune_modes "..." --ngpu N ...; --help lists them all]
 #   The stages are those of egs/synth_cs/asr1 (the runner with the hooks char_vocab, cs_multitask, cs_lm); only
-#   stage 1 differs (local/data.sh here).
+#   stage 1 differs (local/seame_cs/data.sh).
 #   --paper_size true trains the paper's model (conf/mtl/train_{meta,joint}_cs_transformer.yaml, d = 512: VGG front
 #   end, no CTC, spectrogram input, attention-only decoding, dev-loss selection) -- a GPU job: add --ngpu 1.
 set -euo pipefail
@@ -34,5 +34,6 @@ c=${root}/conf; size=(--feats_conf "${c}/fbank_40.yaml" --train_config "${c}/mtl
 exec "${root}/egs/TEMPLATE/asr1/asr.sh" --hooks "char_vocab cs_multitask cs_lm" \
     --train_set cs_train --valid_set cs_dev --test_sets "cs_test en_test zh_test" --languages cs,en,zh \
     --data_sets "en_train zh_train cs_a_train cs_b_train en_dev zh_dev" \
+    --local_data "${root}/local/seame_cs/data.sh" \
     --local_data_opts "--seame ${seame} --hkust_audio ${hkust_audio} --hkust_trans ${hkust_trans} --cv_root ${cv_root}" \
     --datadir data/seame_hkust_cv --dumpdir dump/seame_hkust_cv --expdir exp/seame_hkust_cv "${size[@]}" "${runner_args[@]}"

@@ -34,7 +34,7 @@ corpus_conf=${root}/conf/corpus/${corpus}.yaml
 exec "${root}/egs/TEMPLATE/asr1/asr.sh" --hooks "char_vocab cs_multitask cs_lm" \
     --train_set cs_train --valid_set cs_dev --test_sets "cs_test en_test zh_test" --languages cs,en,zh \
     --data_sets "en_train zh_train cs_a_train cs_b_train en_dev zh_dev" \
-    --local_data_opts "--corpus_conf ${corpus_conf} --nj ${nj} --cache_dir ${cache_dir}" \
+    --local_data "${root}/local/synth_cs/data.sh" --local_data_opts "--corpus_conf ${corpus_conf} --nj ${nj} --cache_dir ${cache_dir}" \
     --datadir "data/${corpus}" --dumpdir "dump/${corpus}" --expdir "exp/${corpus}" --nj "${nj}" \
     --feats_conf "${root}/conf/${feats_conf}.yaml" \
     --train_config "${root}/conf/mtl/train_meta_cs_conv2d_ctc_cpu.yaml" \

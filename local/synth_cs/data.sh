@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Stage 1 of egs/synth_cs: synthesise the EN-ZH code-switched + monolingual corpus into DATADIR/<set>/.
-# Usage: local/data.sh --datadir data/cs_demo --corpus_conf ../../../conf/corpus/cs_demo.yaml [--nj 2] [--cache_dir downloads]
+# Usage: local/synth_cs/data.sh --datadir data/cs_demo --corpus_conf conf/corpus/cs_demo.yaml [--nj 2] [--cache_dir downloads]
 set -euo pipefail
-# shellcheck source=../../../TEMPLATE/asr1/utils/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../../../TEMPLATE/asr1/utils/lib.sh"
+# shellcheck source=../../egs/TEMPLATE/asr1/utils/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../egs/TEMPLATE/asr1/utils/lib.sh"
 # ---- options
 datadir=                # output: DATADIR/<set>/ (required)
 corpus_conf=            # the corpus YAML, conf/corpus/<corpus>.yaml (required)

@@ -2,11 +2,11 @@
 # Stage 1 of egs/seame_cs: SEAME Phase II -> cs_{train,a_train,b_train,dev,test}; HKUST -> zh_{train,dev,test}
 # (16 kHz); CommonVoice English -> en_{train,dev,test} (espnet_ext.dataprep.commonvoice, no hour cap). Prepared in
 # DATADIR/{seame,hkust,cv_en} (audio stays there), the sets copied to DATADIR/<set>.
-# Usage: local/data.sh --datadir data/seame_hkust_cv --seame /data/LDC2015S04 --hkust_audio /data/LDC2005S15 \
+# Usage: local/seame_cs/data.sh --datadir data/seame_hkust_cv --seame /data/LDC2015S04 --hkust_audio /data/LDC2005S15 \
 #            --hkust_trans /data/LDC2005T32 --cv_root /data/cv-corpus-1 [--target_fraction 0.2]
 set -euo pipefail
-# shellcheck source=../../../TEMPLATE/asr1/utils/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../../../TEMPLATE/asr1/utils/lib.sh"
+# shellcheck source=../../egs/TEMPLATE/asr1/utils/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../egs/TEMPLATE/asr1/utils/lib.sh"
 # ---- options
 datadir=                # output: DATADIR/<set>/ (required)
 seame=                  # SEAME Phase II, LDC2015S04 (required)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Stage 1 of egs/commonvoice_a2: CommonVoice releases -> DATADIR/{train,dev,test} (espnet_ext.bin.commonvoice_prep).
-# Usage: local/data.sh --datadir data/full --cv_root /data/cv-corpus-5.1-2020-06-22 \
+# Usage: local/commonvoice/data.sh --datadir data/full --cv_root /data/cv-corpus-5.1-2020-06-22 \
 #            [--languages en,fr,es,it,ru,zh,tt,nl,tr,ky,sv] [--few_shot false] [--cap_table table6] \
 #            [--cap_unit_seconds 3600] [--seed 0] [--train_source validated]
 set -euo pipefail
-# shellcheck source=../../../TEMPLATE/asr1/utils/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../../../TEMPLATE/asr1/utils/lib.sh"
+# shellcheck source=../../egs/TEMPLATE/asr1/utils/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../egs/TEMPLATE/asr1/utils/lib.sh"
 # ---- options
 datadir=                                  # output: DATADIR/{train,dev,test} (required)
 cv_root=                                  # directory of per-language CommonVoice releases (required)
