@@ -64,6 +64,16 @@ rows_train() {
     n_rows=${#all[@]}
     threads=$(( $(nproc) / (n_rows < row_parallel ? n_rows : row_parallel) )); [ "${threads}" -ge 1 ] || threads=1
     mkdir -p "${logs}"
+    # Progress while the rows train into their logs: each minute, the epochs each row has finished.
+    ( while sleep 60 > /dev/null 2>&1; do   # (sleep keeps no pipe of the caller open once the loop is killed)
+          local s="" n
+          for r in ${rows}; do
+              n=$(grep -c "epoch results" "${logs}/$(row_name "${r}").train.log" 2>/dev/null) || true
+              s+=" $(row_name "${r}") ${n:-0},"
+          done
+          log "Stage 5: epochs finished:${s%,}"
+      done ) &
+    local reporter=$!
     for r in ${rows}; do
         if [ "${running}" -ge "${row_parallel}" ]; then wait -n || failed=1; running=$((running - 1)); fi
         row_use "${r}"
@@ -81,6 +91,7 @@ rows_train() {
         running=$((running + 1))
     done
     while [ "${running}" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
+    kill "${reporter}" 2>/dev/null || true
     [ "${failed}" -eq 0 ] || die "stage 5: some rows failed to train (logs in ${logs})"
 }
 
