@@ -41,8 +41,10 @@ class LanguageConditioned(torch.nn.Module):
         """
         if self.lang_ids is None:
             raise RuntimeError(
-                f"{type(self).__name__} routes on the utterance's language but none was given: train with the "
-                "'lang' data key (utt2lid) and decode with espnet_ext.bin.asr_inference (or pass lang=...)"
+                f"{type(self).__name__} routes on the utterance's language but none was given: give it "
+                "(espnet_ext.bin.transcribe --lang CODE; asr_inference --utt2lang FILE; Speech2Text(..., lang=...)), "
+                "or train the model with a language-ID head (model_conf.lid_weight > 0, docs/lid_routing.md) to "
+                "decode without one"
             )
         ids = self.lang_ids
         if ids.numel() == 1 and batch_size != 1:

@@ -21,14 +21,14 @@ length_bonus_grid=      # e.g. "0,0.5,1,2,3": stage 6 chooses each row's length 
 
 stages[5]=rows_train; stages[6]=rows_decode; stages[7]=rows_score; stages[8]=rows_pack
 checks+=(model_rows_check)
-row_table=${runner_dir}/../../../conf/a2_rows.tsv
+row_table=$(cd "${runner_dir}/../../.." && pwd)/conf/a2_rows.tsv
 
 # row_config NAME: the training config of a row (a name of conf/a2_rows.tsv, or NAME=PATH); unknown names stop.
 row_config() {
     local name=$1 conf
     if [[ "${name}" == *=* ]]; then echo "${name#*=}"; return 0; fi
     conf=$(awk -F'\t' -v r="${name}" '$1 == r { print $2 }' "${row_table}")
-    [ -n "${conf}" ] || die "unknown row '${name}' (rows of ${row_table}: $(grep -v '^#' "${row_table}" | cut -f1 | tr '\n' ' '); or NAME=path/to/train.yaml)"
+    [ -n "${conf}" ] || die "unknown row '${name}' (rows of ${row_table}: $(grep -v '^#' "${row_table}" | cut -f1 | paste -sd' '); or NAME=path/to/train.yaml)"
     echo "$(cd "$(dirname "${row_table}")" && pwd)/${conf}"
 }
 row_name() { echo "${1%%=*}"; }
@@ -39,6 +39,7 @@ model_rows_check() {
     [ -n "${rows}" ] || die "--rows is empty: name at least one row"
     need_int row_parallel 1
     for r in ${rows}; do
+        row_config "${r}" > /dev/null   # an unknown row name stops the runner here, with the list of rows
         [ -f "$(row_config "${r}")" ] || die "row $(row_name "${r}"): config $(row_config "${r}") not found"
         names+=("$(row_name "${r}")")
     done
