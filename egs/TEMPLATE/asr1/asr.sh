@@ -130,10 +130,15 @@ args_tag() {
     [ "${#t}" -le 60 ] || t="${t:0:40}_$(printf '%s' "$1" | sha256sum | cut -c1-8)"
     printf '%s' "${t}"
 }
-[ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config:-asr}" .yaml)_${token_type}_${bpe_type}${nbpe}$(args_tag "${asr_args}")
+# default_asr_tag / default_inference_tag: the names of an experiment and a decoding from the current config and
+# options (the model_rows hook names each row's the same way)
+default_asr_tag() { echo "$(basename "${asr_config:-asr}" .yaml)_${token_type}_${bpe_type}${nbpe}$(args_tag "${asr_args}")"; }
+default_inference_tag() {
+    echo "decode_$(basename "${inference_config:-decode}" .yaml)_${inference_model%.pth}$(args_tag "${inference_args}")"
+}
+[ -n "${asr_tag}" ] || asr_tag=$(default_asr_tag)
 asr_exp=${expdir}/asr_${asr_tag}
-[ -n "${inference_tag}" ] || \
-    inference_tag=decode_$(basename "${inference_config:-decode}" .yaml)_${inference_model%.pth}$(args_tag "${inference_args}")
+[ -n "${inference_tag}" ] || inference_tag=$(default_inference_tag)
 all_sets() { local s; for s in "${train_set}" "${valid_set}" ${test_sets} ${data_sets}; do echo "${s}"; done | awk '!seen[$0]++'; }
 for c in "${checks[@]}"; do "${c}"; done
 

@@ -54,7 +54,7 @@ row_use() {
     asr_config=$(row_config "$1")
     row_asr_args=${asr_args}   # without --row_train_args, exactly the runner's experiment (its name and marker)
     [ -z "${row_train_args}" ] || row_asr_args="${row_asr_args:+${row_asr_args} }${row_train_args}"
-    asr_tag=$(basename "${asr_config}" .yaml)_${token_type}_${bpe_type}${nbpe}$(args_tag "${row_asr_args}")
+    asr_tag=$(asr_args=${row_asr_args}; default_asr_tag)
     asr_exp=${expdir}/asr_${asr_tag}
 }
 
@@ -128,7 +128,7 @@ row_decoding() {
         best=$(${python} -c 'import json, sys; print(format(json.load(open(sys.argv[1]))["best_value"], "g"))' "${sweep}")
         row_inference_args="${inference_args:+${inference_args} }--penalty ${best}"
     fi
-    inference_tag=decode_$(basename "${inference_config}" .yaml)_${inference_model%.pth}$(args_tag "${row_inference_args}")
+    inference_tag=$(inference_args=${row_inference_args}; default_inference_tag)
 }
 
 rows_decode() {
