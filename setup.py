@@ -32,5 +32,6 @@ setup(
     packages=find_packages(include=["espnet_ext", "espnet_ext.*", "benchmarks", "paper_results"]),
     python_requires=">=3.9,<3.13",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest"]},
+    # pytest-xdist: tools/test.sh runs the suite on one worker per core (up to 4), a test file per worker.
+    extras_require={"test": ["pytest", "pytest-xdist"]},
 )

@@ -92,7 +92,8 @@ def test_model_rows_hook_trains_decodes_and_compares(recipe_run):
     """Issue 19: stages 5-7 of several rows (the demo's SMT and A2), each row's length bonus chosen on dev, and
     the per-language comparison. The smt row with the runner's --asr_args is the experiment already trained."""
     work, _ = recipe_run
-    proc = run_recipe(work, "--stage", "5", "--stop_stage", "7", "--hooks", "model_rows",
+    # one decoding job (the fixture's run covers two): each job is a Python process that imports ESPnet
+    proc = run_recipe(work, "--stage", "5", "--stop_stage", "7", "--hooks", "model_rows", "--inference_nj", "1",
                       "--rows", "smt a2_adjust_train", "--length_bonus_grid", "0,1", timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     # the smt row with the runner's --asr_args is the runner's own experiment: not trained again
@@ -122,7 +123,7 @@ def test_changed_options_redo_every_stage_they_reach(recipe_run, tmp_path):
     work, _ = recipe_run
     old = experiment(work, 300)
     old_done = (old / ".done").read_text()
-    proc = run_recipe(work, "--stage", "3", "--nbpe", "50")
+    proc = run_recipe(work, "--stage", "3", "--nbpe", "50", "--inference_nj", "1")  # one decoding job, as above
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "is complete; skipping" not in proc.stderr
     new = experiment(work, 50)
@@ -136,7 +137,8 @@ def test_changed_options_redo_every_stage_they_reach(recipe_run, tmp_path):
     # the same config name, other content: stage 5 retrains (not resumes), stage 6 decodes the new model
     config = tmp_path / "train_smt_transformer_cpu.yaml"
     config.write_text((REPO / "conf" / "tuning" / "train_smt_transformer_cpu.yaml").read_text() + "seed: 7\n")
-    proc = run_recipe(work, "--stage", "4", "--stop_stage", "6", "--nbpe", "50", "--asr_config", str(config))
+    proc = run_recipe(work, "--stage", "4", "--stop_stage", "6", "--nbpe", "50", "--asr_config", str(config),
+                      "--inference_nj", "1")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert f"{work / 'exp' / 'asr_stats_bpe_unigram50'} is complete; skipping" in proc.stderr
     assert f"{new} is out of date: config changed since it was made; redoing it" in proc.stderr
