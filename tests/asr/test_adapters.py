@@ -269,3 +269,45 @@ def test_stacked_adapters_are_reused_without_gradients_until_a_parameter_changes
         m.lang_adapters["en"].up.weight.add_(1.0)
         changed = m(h)
     assert not torch.equal(changed, fresh) and torch.equal(changed, m(h))
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(mode="lang"), dict(groups={"en": "latin", "fr": "latin", "zh": "han"}),
+                                    dict(residual="per_adapter")])
+def test_gathered_path_equals_the_weighted_sum_in_values_and_gradients(kwargs):
+    """One-hot routing per utterance takes the gathered computation (each utterance's rows of the stack); it
+    must give the weighted sum of all adapters (one-hot weights) up to float rounding, gradients included."""
+    dual = randomize(DualAdapter(8, LANGS, bottleneck=4, **kwargs))
+    assert dual.uniform_bottleneck
+    h = torch.randn(5, 3, 8, requires_grad=True)
+    ids = torch.tensor([2, 0, 1, 1, 0])
+    dual.set_language(ids)
+    gathered = dual(h)
+    (g_h,) = torch.autograd.grad(gathered.pow(2).sum(), h)
+    g_p = torch.autograd.grad(dual(h).pow(2).sum(), list(dual.parameters()))
+    weights = torch.nn.functional.one_hot(dual.slot_of_lang[ids], len(dual.slots)).float().unsqueeze(1)
+    weighted = h + dual.language_delta(h, weights) + (dual.common.delta(h) if dual.common is not None else 0)
+    if dual.residual == "per_adapter" and dual.mode == "dual":
+        weighted = weighted + h
+    assert (gathered - weighted).abs().max() < 1e-5
+    assert torch.allclose(g_h, torch.autograd.grad(weighted.pow(2).sum(), h, retain_graph=True)[0], atol=1e-4)
+    for a, b in zip(g_p, torch.autograd.grad(weighted.pow(2).sum(), list(dual.parameters()), allow_unused=True)):
+        assert torch.allclose(a, torch.zeros_like(a) if b is None else b, atol=1e-4)
+
+
+def test_unequal_bottlenecks_take_the_weighted_path():
+    dual = randomize(DualAdapter(8, LANGS, bottleneck=4, bottleneck_per_language={"zh": 7}))
+    assert not dual.uniform_bottleneck
+    with pytest.raises(RuntimeError, match="one bottleneck size"):
+        dual.gathered_delta(torch.randn(2, 3, 8), torch.tensor([0, 1]))
+
+
+def test_soft_routing_stack_is_reused_without_gradients_until_a_parameter_changes():
+    dual = randomize(DualAdapter(8, LANGS, bottleneck=4))
+    h = torch.randn(2, 5, 8)
+    dual.set_language_weights(torch.softmax(torch.randn(2, 3), dim=-1))
+    fresh = dual(h)
+    with torch.no_grad():
+        assert torch.equal(dual(h), fresh)
+        dual.lang_adapters["fr"].down.weight.mul_(2.0)
+        changed = dual(h)
+    assert not torch.equal(changed, fresh) and torch.equal(changed, dual(h))

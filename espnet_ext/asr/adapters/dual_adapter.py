@@ -35,6 +35,13 @@ each adapter's bottleneck activations before one shared up-projection.  Never a 
 utterances or languages.  The cost: every frame runs all S adapters (S x the adapter FLOPs of a gathered
 single adapter; the adapters are small next to the feed-forward layer, see docs/lid_routing.md).
 
+Where w is one-hot per utterance (an oracle tag, or ``hard`` routing at the utterance level) and every adapter
+of the layer has the same bottleneck, the same stacked weights serve a gathered computation instead: each
+utterance's rows of the stack (its language's adapter and the common adapter, side by side) are picked and
+applied with one batched matmul per projection.  It is the weighted sum above with its zero terms skipped
+(equal up to float rounding; tested), at 2/(S+1) of the FLOPs and without the separate common-adapter pass;
+on the CPU training step it is what keeps Dual-Adapters close to SMT's cost (docs/lid_routing.md).
+
 ``switch_language_off`` drops Δ_lang (common adapter only): the first, language-agnostic encoder pass of
 LID routing (docs/lid_routing.md).
 """
@@ -130,7 +137,10 @@ class DualAdapter(LanguageConditioned):
                                                               dtype=torch.long), persistent=False)
         self.lang_weights: Optional[torch.Tensor] = None
         self.lang_off = False
-        self._stack_cache: Optional[tuple] = None  # (parameter storages and versions, stacked tensors)
+        self._stack_cache: Dict[str, tuple] = {}  # kind -> (parameter storages and versions, stacked tensors)
+        # the gathered path needs one bottleneck for all adapters of the layer (the common one included)
+        self.uniform_bottleneck = bool(slot_names) and len(
+            {a.bottleneck for a in self.lang_adapters.values()} | ({bottleneck} if self.common else set())) == 1
 
     @staticmethod
     def _slot_names(languages: List[str], groups: Optional[Dict[str, str]]) -> List[str]:
@@ -182,6 +192,11 @@ class DualAdapter(LanguageConditioned):
         if weights is not None and weights.shape[-1] != len(self.languages):
             raise ValueError(f"language weights have {weights.shape[-1]} columns for {len(self.languages)} "
                              f"languages {self.languages}")
+        if weights is not None and weights.dim() == 2 and self.uniform_bottleneck \
+                and bool(((weights == 0) | (weights == 1)).all()) and bool((weights.sum(-1) == 1).all()):
+            # one-hot per utterance (hard routing, a tag given as weights): the oracle computation, bit for bit
+            self.set_language(weights.argmax(-1))
+            return
         super().set_language(None)
         self.lang_weights, self.lang_off = weights, False
 
@@ -210,13 +225,26 @@ class DualAdapter(LanguageConditioned):
         gradients (the state_dict keeps one Adapter per slot), so gradients reach each adapter's own.  Without
         gradients (decoding: once per beam-search step and layer) the stack is reused until a parameter is
         replaced or changed in place (its storage or version counter moves: optimizer step, load_state_dict)."""
-        mods = list(self.lang_adapters.values())
+        return self._cached("weighted", list(self.lang_adapters.values()), self._stack)
+
+    def _cached(self, kind: str, mods: List[Adapter], build):
         if torch.is_grad_enabled():
-            return self._stack(mods)
+            return build(mods)
         key = tuple((p.data_ptr(), p._version) for m in mods for p in m.parameters())
-        if self._stack_cache is None or self._stack_cache[0] != key:
-            self._stack_cache = (key, self._stack(mods))
-        return self._stack_cache[1]
+        hit = self._stack_cache.get(kind)
+        if hit is None or hit[0] != key:
+            hit = self._stack_cache[kind] = (key, build(mods))
+        return hit[1]
+
+    @staticmethod
+    def _stack_uniform(mods: List[Adapter]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Adapters of one bottleneck r as (K, r, D) down / (K, r) bias / (K, D, r) up / (K, D) up bias, LayerNorm
+        # affine folded in as in _stack; one torch.stack per tensor, not a Python loop of products.
+        w_down = torch.stack([m.down.weight for m in mods])
+        beta = torch.stack([m.norm.bias for m in mods])
+        down = w_down * torch.stack([m.norm.weight for m in mods]).unsqueeze(1)
+        down_bias = torch.einsum("krd,kd->kr", w_down, beta) + torch.stack([m.down.bias for m in mods])
+        return down, down_bias, torch.stack([m.up.weight for m in mods]), torch.stack([m.up.bias for m in mods])
 
     @staticmethod
     def _stack(mods: List[Adapter]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -242,13 +270,34 @@ class DualAdapter(LanguageConditioned):
         out = torch.nn.functional.linear(act * scale.to(act.dtype), up) + w.to(act.dtype) @ up_bias
         return out.reshape(h.shape)
 
+    def gathered_delta(self, h: torch.Tensor, slot_ids: torch.Tensor) -> torch.Tensor:
+        """Δ_{s_b}(h_b) + Δ_com(h_b) for h (B, ..., D) and one adapter slot per utterance, (B,): the one-hot case
+        of :meth:`language_delta` plus the common adapter, as two batched matmuls (adapters of one bottleneck)."""
+        if not self.uniform_bottleneck:
+            raise RuntimeError("DualAdapter.gathered_delta needs one bottleneck size for every adapter of the layer")
+        mods = list(self.lang_adapters.values()) + ([self.common] if self.common is not None else [])
+        down, down_bias, up, up_bias = self._cached("uniform", mods, self._stack_uniform)
+        b, d = h.shape[0], h.shape[-1]
+        rows = slot_ids.reshape(b, 1)
+        if self.common is not None:  # the common adapter is the stack's last entry, next to each utterance's own
+            rows = torch.cat([rows, rows.new_full((b, 1), len(mods) - 1)], dim=1)
+        k, r = rows.shape[1], down.shape[1]
+        x = torch.nn.functional.layer_norm(h.reshape(b, -1, d), (d,), eps=mods[0].norm.eps)
+        act = torch.relu(torch.baddbmm(down_bias[rows].reshape(b, 1, k * r), x,
+                                       down[rows].reshape(b, k * r, d).transpose(1, 2)))  # (B, T, k r)
+        up_rows = up[rows].permute(0, 2, 1, 3).reshape(b, d, k * r)  # (B, D, k r): both adapters' W_u side by side
+        return torch.baddbmm(up_bias[rows].sum(1, keepdim=True), act, up_rows.transpose(1, 2)).reshape(h.shape)
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """(B, ..., size) -> (B, ..., size); row b uses the adapter of the b-th language id."""
         out = h
-        if self.common is not None:
-            out = out + self.common.delta(h)
-        if self.slots and not self.lang_off:
-            out = out + self.language_delta(h)
+        if self.slots and not self.lang_off and self.lang_weights is None and self.uniform_bottleneck:
+            out = out + self.gathered_delta(h, self.slot_of_lang[self.lang_ids_for(h.shape[0]).to(h.device)])
+        else:
+            if self.common is not None:
+                out = out + self.common.delta(h)
+            if self.slots and not self.lang_off:
+                out = out + self.language_delta(h)
         if self.residual == "per_adapter" and self.mode == "dual":
             out = out + h  # o_lang + o_com: each adapter of eq. 4 carries its own "+ h"
         return out
