@@ -170,16 +170,19 @@ def decode(speech2text: MultilingualSpeech2Text, args: Dict) -> None:
                 lang = lang.reshape(-1)[:1]
             speech = batch.pop("speech")
             speech2text.check_input(speech, key)
+            too_short = False
             try:
                 results = speech2text(speech, lang=lang)
             except TooShortUttError as e:
+                too_short = True
                 # As ESPnet's own inference: one utterance the front end cannot take does not sink the job.
                 logger.warning("utterance '%s': %d frames are too few for the encoder's subsampling (it needs "
                                "at least %d); writing an empty hypothesis", key, e.actual_size, e.limit)
                 results = [("", [], [], Hypothesis(score=0.0, scores={}, states={}, yseq=[]))] * nbest
             if isinstance(results, tuple):  # (n-best, intermediate CTC outputs)
                 results = results[0]
-            chosen = speech2text.last_language()
+            # no LID line for an utterance the encoder never saw (the router would still hold the previous one's)
+            chosen = None if too_short else speech2text.last_language()
             if chosen is not None:
                 writer["lang"][key] = f"{chosen[0]} {chosen[1]:.4f}"
             for n, (text, token, token_int, hyp) in zip(range(1, nbest + 1), results):

@@ -4,7 +4,8 @@ Usage:
     python -m espnet_ext.bin.split_merge split --scp dump/fbank/test/feats.scp --nj 2 --out_dir DIR/logdir
         (writes DIR/logdir/keys.1 ... keys.N)
     python -m espnet_ext.bin.split_merge merge --nj 2 --logdir DIR/logdir --out_dir DIR [--nbest 1]
-        (concatenates DIR/logdir/output.J/<n>best_recog/* into DIR/<n>best_recog/*, and DIR/text = 1-best)
+        (concatenates DIR/logdir/output.J/<n>best_recog/* into DIR/<n>best_recog/*, and DIR/text = 1-best;
+        DIR/logdir/output.J/lang, written by a model with a LID head, into DIR/lang)
 """
 
 import argparse
@@ -43,6 +44,12 @@ def merge(nj: int, logdir: Path, out_dir: Path, nbest: int) -> None:
                     merged.update(read_kaldi_map(f, allow_empty_value=True))
             write_kaldi_map(out_dir / sub / name, merged)
     shutil.copyfile(out_dir / "1best_recog" / "text", out_dir / "text")
+    # The LID head's routed language per utterance (docs/lid_routing.md), scored by lid_report in stage 7.
+    langs = [logdir / f"output.{j}" / "lang" for j in range(1, nj + 1)]
+    if any(f.is_file() for f in langs):
+        write_kaldi_map(out_dir / "lang", {k: v for f in langs if f.is_file() for k, v in read_kaldi_map(f).items()})
+    elif (out_dir / "lang").is_file():
+        (out_dir / "lang").unlink()  # an earlier decoding's: it would be scored as this one's
 
 
 @cli_main()

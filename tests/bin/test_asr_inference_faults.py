@@ -31,15 +31,19 @@ DECODE = ["--beam_size", "2", "--ctc_weight", "0.5", "--maxlenratio", "0.5", "--
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
+    return build_experiment(tmp_path_factory.mktemp("short"), CONF, FRAMES)
+
+
+def build_experiment(d: Path, conf: dict, frames: dict) -> Path:
+    """An untrained model of ``conf`` saved under d/exp, with random features of ``frames`` frames per utterance."""
     import torch
 
     from espnet_ext.tasks.asr import MultilingualASRTask
 
-    d = tmp_path_factory.mktemp("short")
     (d / "tokens.txt").write_text("\n".join(TOKENS) + "\n")
     write_map(d / "text", TEXTS)
     write_map(d / "utt2lang", LANG)
-    (d / "train.yaml").write_text(yaml.safe_dump(CONF))
+    (d / "train.yaml").write_text(yaml.safe_dump(conf))
     MultilingualASRTask.main(cmd=["--dry_run", "true", "--iterator_type", "none", "--config", str(d / "train.yaml"),
                                   "--output_dir", str(d / "exp"), "--token_list", str(d / "tokens.txt"),
                                   "--token_type", "char", "--input_size", "8"])
@@ -47,8 +51,8 @@ def experiment(tmp_path_factory):
     torch.save(model.state_dict(), d / "exp" / "model.pth")
     rng = np.random.default_rng(0)
     with kaldiio.WriteHelper(f"ark,scp:{d / 'feats.ark'},{d / 'feats.scp'}") as w:
-        for utt in sorted(TEXTS):
-            w(utt, rng.standard_normal((FRAMES[utt], 8)).astype(np.float32))
+        for utt in sorted(frames):
+            w(utt, rng.standard_normal((frames[utt], 8)).astype(np.float32))
     return d
 
 
@@ -96,3 +100,24 @@ def test_raw_waveform_given_to_a_feature_model_is_a_clear_error(experiment, tmp_
     assert err.endswith("\nERROR: utterance 'u1': the model expects 8-dim features from stage 2 (dump/fbank/<set>/"
                         "feats.scp, type kaldi_ark; input_size 8 in its config), got a 1-D signal of 8000 samples "
                         "(a raw waveform?): decode feats.scp, not wav.scp\n") and "Traceback" not in err
+
+
+def test_too_short_utterance_gets_no_language_line_from_a_lid_model(tmp_path):
+    """With a LID head, ``lang`` has a line per decoded utterance; one the encoder never saw gets none (not the
+    language still held from the utterance before it), and lid_report counts it as a LID error."""
+    from espnet_ext.bin import lid_report
+
+    conf = dict(CONF, model_conf=dict(CONF["model_conf"], lid_weight=0.1), encoder="adapter_transformer",
+                encoder_conf=dict(CONF["encoder_conf"], adapter_mode="dual", adapter_bottleneck=4))
+    d = build_experiment(tmp_path, conf, {"u1": 20, "u2": 24, "u3": 3})  # u3, decoded last, is too short
+    out = d / "decode"
+    asr_inference.main(["--asr_train_config", str(d / "exp" / "config.yaml"), "--asr_model_file",
+                        str(d / "exp" / "model.pth"), "--data_path_and_name_and_type", f"{d / 'feats.scp'},speech,kaldi_ark",
+                        *DECODE, "--lang_routing", "hard", "--output_dir", str(out)])
+    assert set(read_kaldi_map(out / "lang")) == {"u1", "u2"}
+    assert read_kaldi_map(out / "1best_recog" / "text", allow_empty_value=True)["u3"] == ""
+    assert lid_report.main(["--lang_hyp", str(out / "lang"), "--utt2lang", str(d / "utt2lang"),
+                            "--out_dir", str(d / "lid")]) == 0
+    report = json.loads((d / "lid" / "lid.json").read_text())
+    assert (report["num_utts"], report["num_no_output"]) == (3, 1)
+    assert report["per_language"]["en"]["no_output"] == 1  # u3 is English

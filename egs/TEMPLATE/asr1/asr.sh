@@ -14,7 +14,7 @@
 #     4  shape / statistics collection (ESPnet collect_stats)
 #     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP; --train_nproc N: DDP over N CPU processes)
 #     6  decoding: joint CTC/attention batch beam search, --inference_nj jobs run by ${decode_cmd}
-#     7  scoring: CER per language + average (and WER), results.md / results.json / PNG
+#     7  scoring: CER per language + average (and WER), results.md / results.json / PNG; LID accuracy (lid.*)
 #     8  packing: <exp>/<inference_model>.zip, one file that espnet_ext.bin.transcribe takes (raw audio in)
 #   Hooks (--hooks, files in egs/TEMPLATE/asr1/hooks/ or paths) replace stages or add stages 9 and up, for what
 #   a recipe does differently: char_vocab (stage 3), per_language_vocab (stage 3), cs_multitask (stages 4-8: the
@@ -318,6 +318,11 @@ asr_score() {
         log "Stage 7: scoring ${out}"
         ${python} -m espnet_ext.bin.score_cer --ref "${feats_dir}/${s}/text" --hyp "${out}/text" \
             --utt2lang "${feats_dir}/${s}/utt2lang" --out_dir "${out}" --title "${asr_tag} ${s}"
+        # A model with a LID head wrote the language it routed each utterance to (docs/lid_routing.md).
+        if [ -f "${out}/lang" ]; then
+            ${python} -m espnet_ext.bin.lid_report --lang_hyp "${out}/lang" --utt2lang "${feats_dir}/${s}/utt2lang" \
+                --out_dir "${out}" --title "${asr_tag} ${s}"
+        fi
     done
 }
 

@@ -1,0 +1,254 @@
+"""What decoding without a language tag costs (issue 20, docs/lid_routing.md): decoding time of ``hard`` and
+``soft`` routing against ``oracle``, and the training step of BS + Dual-Adapters with the LID head against
+without.  Not a test: run it on a quiet machine.
+
+Usage:
+    python -m benchmarks.bench_lid_routing [--out_dir benchmarks/results] [--device cpu|cuda] [--threads 1] \
+        [--steps 10] [--warmup 2] [--frames 300] [--text_len 40] [--decode_utts 5] [--decode_frames 400] \
+        [--decode_repeats 6] [--maxlen 40] [--beam_size 10]
+
+Decoding: one random model of ``conf/tuning/train_a2_bs_dual_adapters_lid_cpu.yaml`` (the 11 A2 languages,
+the character list of benchmarks.bench_lm_decoding), written here and loaded by espnet_ext's decoder
+(``build_speech2text``; beam 10, CTC weight 0.5 as ``conf/decode_asr_lid_soft.yaml``), decodes the same
+random features with ``oracle`` (each utterance's tag given), ``hard`` and ``soft`` (no tag) routing.  All
+three run the LID head's language-agnostic first encoder pass (``oracle`` too: it gives the posterior written
+to ``lang``); the output length is fixed (``maxlenratio`` < 0), so every routing runs the same number of beam
+steps whatever its untrained hypotheses.
+
+Training: ``train_a2_bs_dual_adapters_cpu.yaml`` against ``train_a2_bs_dual_adapters_lid_cpu.yaml`` (the same
+model plus ``lid_weight: 0.1``: the head and the extra encoder pass, forward and backward), Adam, on the same
+random balanced batches (one utterance of each language, as benchmarks.bench_adapters); peak memory of a step
+as there.
+
+In every repeat the variants run back to back in an order rotated from repeat to repeat, after untimed
+warm-up; each repeat gives one ratio to the baseline, reported as the median and interquartile range of those
+ratios (benchmarks.bench_stats).  Writes ``<out_dir>/bench_lid_routing.md`` (machine, table, settings) and
+``bench_lid_routing.json`` (every sample; ``ratio``: the median wall-clock ratios).  Issue 20's goals:
+decoding <= 1.10, training step <= 1.05.
+"""
+
+import argparse
+import json
+import logging
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from benchmarks.bench_adapters import A2_LANGUAGES, add_step_arguments, build, make_batch, peak_step_memory, step
+from benchmarks.bench_report import _machine_lines, result_rows
+from benchmarks.bench_stats import compare, measure, rotation
+from benchmarks.benchmark import _timed_rows
+from benchmarks.machine_info import machine_description
+from espnet_ext.utils.cli import cli_main
+
+logger = logging.getLogger("espnet_ext.bench_lid_routing")
+REPO = Path(__file__).resolve().parents[1]
+PLAIN_CONFIG = REPO / "conf/tuning/train_a2_bs_dual_adapters_cpu.yaml"
+LID_CONFIG = REPO / "conf/tuning/train_a2_bs_dual_adapters_lid_cpu.yaml"
+ROUTINGS = ("oracle", "hard", "soft")
+PLAIN, WITH_LID = "no LID head", "LID head"
+GOALS = {"decoding": 1.10, "training": 1.05}
+
+
+def _sync(device: str):
+    if device != "cuda":
+        return None
+    import torch
+
+    return torch.cuda.synchronize
+
+
+def bench_decoding(opts) -> Tuple[List[Dict], Dict, Dict]:
+    from benchmarks.bench_adjust_inference import time_decoding
+    from benchmarks.bench_fixtures import random_features
+    from benchmarks.bench_lm_decoding import TOKENS, write_model, write_tokens
+    from espnet_ext.asr.speech2text_builder import build_speech2text, get_parser
+    from espnet_ext.tasks.asr import MultilingualASRTask
+
+    langs = A2_LANGUAGES
+    frames = [opts.decode_frames] * opts.decode_utts
+    utts = list(enumerate(random_features(frames, opts.dim)))
+    utt2lang = {i: langs[i % len(langs)] for i, _ in utts}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        logger.info("decoding: building a random model of %s", LID_CONFIG.name)
+        asr = write_model(tmp, "asr", MultilingualASRTask, [
+            "--config", str(LID_CONFIG), "--token_list", str(write_tokens(tmp / "tokens.txt")), "--token_type", "char",
+            "--input_size", str(opts.dim), "--model_conf", f"languages=[{','.join(langs)}]"])
+        args = vars(get_parser().parse_args([
+            "--output_dir", str(tmp / "out"), "--data_path_and_name_and_type", f"{tmp}/none.scp,speech,kaldi_ark",
+            "--asr_train_config", asr[0], "--asr_model_file", asr[1], "--beam_size", str(opts.beam_size),
+            "--ctc_weight", "0.5", "--maxlenratio", str(-opts.maxlen), "--minlenratio", "0.0", "--nbest", "1",
+            "--ngpu", "1" if opts.device == "cuda" else "0"]))
+        args.pop("config", None)
+        speech2text = build_speech2text(args)
+    model = speech2text.asr_model
+
+    def decode(routing: str) -> Dict[str, float]:
+        model.set_lang_routing(routing)
+        return time_decoding(speech2text, utts, utt2lang if routing == "oracle" else None)
+
+    for routing in ROUTINGS:  # warm-up
+        decode(routing)
+    wall: Dict[str, List[float]] = {r: [] for r in ROUTINGS}
+    cpu: Dict[str, List[float]] = {r: [] for r in ROUTINGS}
+    lengths: Dict[str, List[float]] = {r: [] for r in ROUTINGS}
+    sync = _sync(opts.device)
+    for r in range(opts.decode_repeats):
+        for routing in rotation(ROUTINGS, r):
+            if sync:
+                sync()
+            t = decode(routing)
+            wall[routing].append(t["wall_s"])
+            cpu[routing].append(t["cpu_s"])
+            lengths[routing].append(t["mean_len"])
+        logger.info("decoding: repeat %d/%d: %s", r + 1, opts.decode_repeats,
+                    ", ".join(f"{n} {wall[n][-1]:.2f}s" for n in ROUTINGS))
+    mean_len = {n: sum(v) / len(v) for n, v in lengths.items()}
+    notes = {n: f"mean 1-best length {mean_len[n]:.1f} tokens (oracle {mean_len['oracle']:.1f}; maximum "
+                f"{opts.maxlen})" for n in ROUTINGS[1:]}
+    rows = _timed_rows("decoding", "oracle", list(ROUTINGS[1:]), wall, cpu, "s", "decoding time", notes)
+    details = {n: {"wall_s": wall[n], "cpu_s": cpu[n], "mean_hyp_len": mean_len[n]} for n in ROUTINGS}
+    settings = {"config": str(LID_CONFIG.relative_to(REPO)), "utterances": len(frames), "frames": opts.decode_frames,
+                "feature_dim": opts.dim, "vocab": len(TOKENS), "beam": opts.beam_size, "ctc_weight": 0.5,
+                "maxlenratio": -opts.maxlen, "repeats": opts.decode_repeats}
+    return rows, details, settings
+
+
+def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
+    import torch
+
+    from espnet_ext.train.task_optimizer import task_optimizer
+
+    langs = A2_LANGUAGES
+    configs = {PLAIN: PLAIN_CONFIG, WITH_LID: LID_CONFIG}
+    models, optimizers = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, config in configs.items():
+            logger.info("training: building %s from %s", name, config.name)
+            models[name] = build(config, opts.vocab, langs, Path(tmp), opts.dim).to(opts.device).train()
+            optimizers[name] = task_optimizer(models[name])  # optim: adam, as the training confs build it
+    gen = torch.Generator().manual_seed(0)
+    balanced = torch.arange(len(langs))  # one utterance of every language: the BS batch of the configs
+    names = list(models)
+    wall: Dict[str, List[float]] = {n: [] for n in names}
+    cpu: Dict[str, List[float]] = {n: [] for n in names}
+    sync = _sync(opts.device)
+    total = opts.warmup + opts.steps
+    for i in range(total):
+        batch = make_batch(balanced, opts.frames, opts.text_len, opts.vocab, gen, opts.device, dim=opts.dim)
+        for name in rotation(names, i):
+            w, c, _ = measure(lambda: step(models[name], optimizers[name], batch), sync)
+            if i >= opts.warmup:
+                wall[name].append(w)
+                cpu[name].append(c)
+        logger.info("training: step %d/%d", i + 1, total)
+    batch = make_batch(balanced, opts.frames, opts.text_len, opts.vocab, gen, opts.device, dim=opts.dim)
+    memory = {n: peak_step_memory(models[n], optimizers[n], batch, opts.device) / 2**20 for n in names}
+    params = {n: sum(p.numel() for p in models[n].parameters()) for n in names}
+    rows = _timed_rows("training", PLAIN, [WITH_LID], wall, cpu, "s", "step time")
+    rows.append(compare("training", "peak memory", PLAIN, WITH_LID, [memory[PLAIN]], [memory[WITH_LID]], "MiB"))
+    rows.append(compare("training", "parameters", PLAIN, WITH_LID, [params[PLAIN]], [params[WITH_LID]], "params"))
+    details = {n: {"config": str(configs[n].relative_to(REPO)), "params": params[n], "peak_memory_mib": memory[n],
+                   "step_wall_s": wall[n], "step_cpu_s": cpu[n]} for n in names}
+    settings = {"batch": f"{len(langs)} utterances, one per language", "frames": opts.frames,
+                "feature_dim": opts.dim, "text_len": opts.text_len, "vocab": opts.vocab,
+                "warm-up steps": opts.warmup, "timed steps": opts.steps}
+    return rows, details, settings
+
+
+def headline_ratios(rows: List[Dict]) -> Dict[str, float]:
+    """The median wall-clock ratios the issue's goals are about, and the memory ratio, by a short key."""
+    wanted = {("decoding", "hard", "decoding time (wall)"): "decode_hard_vs_oracle",
+              ("decoding", "soft", "decoding time (wall)"): "decode_soft_vs_oracle",
+              ("training", WITH_LID, "step time (wall)"): "train_step_lid_vs_plain",
+              ("training", WITH_LID, "peak memory"): "train_peak_memory_lid_vs_plain"}
+    return {wanted[r["section"], r["variant"], r["metric"]]: r["ratio"] for r in rows
+            if (r["section"], r["variant"], r["metric"]) in wanted}
+
+
+def render_markdown(result: Dict) -> str:
+    ratio = result["ratio"]
+    goals = [f"decoding time hard / oracle {ratio['decode_hard_vs_oracle']:.3f}, soft / oracle "
+             f"{ratio['decode_soft_vs_oracle']:.3f} (goal <= {GOALS['decoding']:.2f})",
+             f"training step with / without the LID head {ratio['train_step_lid_vs_plain']:.3f} "
+             f"(goal <= {GOALS['training']:.2f})"]
+    lines = ["# Decoding without a language tag: cost of the LID routing (issue 20)", "",
+             f"Command: `{result['command']}`; total wall time {result['total_wall_s']:.0f} s. Ratios are "
+             "variant / baseline per repeat (median, IQR), the variants alternated in a rotated order; "
+             "docs/lid_routing.md says what each routing runs.", "",
+             "Medians (wall clock): " + "; ".join(goals) + ".", "", "## Results", ""] + result_rows(result)
+    notes = sorted({f"{r['section']} / {r['variant']}: {r['note']}" for r in result["rows"] if r.get("note")})
+    if notes:
+        lines += ["", "Notes:", ""] + [f"* {n}" for n in notes]
+    lines += ["", "## Settings", ""]
+    for section, options in result["settings"].items():
+        lines.append(f"* {section}: " + ", ".join(f"`{k}`={v}" for k, v in options.items()))
+    lines += ["", "## Machine", ""] + _machine_lines(result["machine"])
+    return "\n".join(lines) + "\n"
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out_dir", type=Path, default=REPO / "benchmarks" / "results",
+                   help="where bench_lid_routing.md and .json go")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--dim", type=int, default=80, help="feature dimension (the A2 confs' 80 mel bins)")
+    add_step_arguments(p, "model")
+    p.add_argument("--decode_utts", type=int, default=5, help="utterances decoded per routing and repeat")
+    p.add_argument("--decode_frames", type=int, default=400, help="frames of each decoded utterance")
+    p.add_argument("--decode_repeats", type=int, default=6)
+    p.add_argument("--maxlen", type=int, default=40, help="fixed output length of the beam search (tokens)")
+    p.add_argument("--beam_size", type=int, default=10)
+    return p
+
+
+@cli_main(log_level=logging.WARNING)
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opts = get_parser().parse_args(argv)
+    counts = {"--steps": opts.steps, "--decode_utts": opts.decode_utts, "--decode_repeats": opts.decode_repeats,
+              "--maxlen": opts.maxlen, "--beam_size": opts.beam_size}
+    bad = [f"{k} {v}" for k, v in counts.items() if v < 1] + ([f"--warmup {opts.warmup}"] if opts.warmup < 0 else [])
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: must be at least 1 (--warmup at least 0)")
+    # Progress from this module only: ESPnet logs every utterance and warns whenever a hypothesis reaches the
+    # fixed maximum length, which every one here does by design.
+    logger.setLevel(logging.INFO)
+    for noisy in ("espnet", "espnet2", "espnet_ext.asr", "espnet_ext.asr_inference"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    import torch
+
+    if opts.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device available")
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    machine = machine_description()
+    machine["torch_threads"] = torch.get_num_threads()
+    if opts.device == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name()
+    start = time.perf_counter()
+    result = {"command": " ".join(["python -m benchmarks.bench_lid_routing"] + argv), "device": opts.device,
+              "machine": machine, "settings": {}, "rows": [], "details": {}}
+    for section, bench in (("decoding", bench_decoding), ("training", bench_training)):
+        rows, details, settings = bench(opts)
+        result["rows"] += rows
+        result["details"][section] = details
+        result["settings"][section] = settings
+    result["total_wall_s"] = time.perf_counter() - start
+    result["ratio"] = headline_ratios(result["rows"])
+    if not all(math.isfinite(v) and v > 0 for v in result["ratio"].values()):
+        raise RuntimeError(f"a ratio is not a positive number: {result['ratio']}")  # a timing bug, not the input
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = opts.out_dir / "bench_lid_routing.md", opts.out_dir / "bench_lid_routing.json"
+    js.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    md.write_text(render_markdown(result), encoding="utf-8")
+    logger.info("wrote %s and %s", md, js)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
