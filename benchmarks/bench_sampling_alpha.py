@@ -2,11 +2,14 @@
 
 Usage:
     python -m benchmarks.bench_sampling_alpha [--alpha 0.5] [--steps 8] [--warmup 2] [--epochs 5] \
-        [--config conf/tuning/train_a2_bs_dual_adapters_cpu.yaml] [--threads 1]
+        [--config conf/tuning/train_a2_bs_dual_adapters_cpu.yaml] [--threads 1] \
+        [--alpha_schedule linear --alpha_end 1]
 
 Two ``LanguageBalancedBatchSampler`` (mixed layout, 1 utterance per language, corpus epoch) over the same
 long-tailed utt2lang of the 11 A2 languages (n_l = --head * --decay^l): alpha 0 (BS, the baseline) and
---alpha.  Measured, in one process, each repeat timing both in rotated order (benchmarks/bench_stats.py):
+--alpha (with --alpha_schedule linear / cosine: alpha moving from --alpha to --alpha_end over the --epochs
+timed epochs, ``lang_balanced_alpha_schedule``).  Measured, in one process, each repeat timing both in rotated
+order (benchmarks/bench_stats.py):
 
     * batch generation: ``generate()`` of one epoch, epochs 1 .. --epochs in turn on persistent samplers (as
       training calls it; the tempered sampler also deals the previous epoch to find its stream starts);
@@ -53,6 +56,9 @@ def main(cmd=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alpha", type=float, default=0.5, help="the tempered sampler's lang_balanced_alpha")
+    parser.add_argument("--alpha_schedule", default="constant", choices=["constant", "linear", "cosine"],
+                        help="the tempered sampler's lang_balanced_alpha_schedule, over the --epochs timed epochs")
+    parser.add_argument("--alpha_end", type=float, default=None, help="its lang_balanced_alpha_end")
     parser.add_argument("--config", type=Path, default=REPO / "conf/tuning/train_a2_bs_dual_adapters_cpu.yaml")
     add_step_arguments(parser, "sampler", steps=8, frames=200, text_len=30)
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs of batch generation per sampler")
@@ -63,16 +69,18 @@ def main(cmd=None) -> int:
         raise ValueError("--steps and --epochs must be >= 1, --warmup >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
-    tempered = f"alpha{args.alpha:g}"
+    tempered = f"alpha{args.alpha:g}" if args.alpha_schedule == "constant" else \
+        f"alpha{args.alpha:g}-{args.alpha_end:g}_{args.alpha_schedule}"
     names = [BS, tempered]
 
     langs = A2_LANGUAGES
     with tempfile.TemporaryDirectory() as tmp:
         utt2lang = Path(tmp) / "utt2lang"
         counts = write_long_tail(utt2lang, langs, args.head, args.decay)
-        samplers = {name: LanguageBalancedBatchSampler(utt2lang, langs, per_language=1,
-                                                       alpha=0.0 if name == BS else args.alpha)
-                    for name in names}
+        samplers = {BS: LanguageBalancedBatchSampler(utt2lang, langs, per_language=1),
+                    tempered: LanguageBalancedBatchSampler(utt2lang, langs, per_language=1, alpha=args.alpha,
+                                                           alpha_end=args.alpha_end,
+                                                           alpha_schedule=args.alpha_schedule, max_epoch=args.epochs)}
         model = build(args.config, args.vocab, langs, Path(tmp))
     model.train()
     optimizer = task_optimizer(model)
@@ -116,8 +124,11 @@ def main(cmd=None) -> int:
     # What the sampler alone adds to a step, free of the step's noise: extra generation time per batch.
     extra = (statistics.median(per_batch[tempered]) - statistics.median(per_batch[BS])) / \
         statistics.median(step_wall[BS])
-    shares = {n: dict(zip((langs[j] for j in s.lang_ids), s.shares.round(4).tolist())) for n, s in samplers.items()}
-    result = {"alpha": args.alpha, "config": str(args.config), "utterances": counts, "shares": shares,
+    # The shares of the last timed epoch (the one whose batches the steps use).
+    shares = {n: dict(zip((langs[j] for j in s.lang_ids), s.shares_at(args.epochs).round(4).tolist()))
+              for n, s in samplers.items()}
+    result = {"alpha": args.alpha, "alpha_schedule": args.alpha_schedule, "alpha_end": args.alpha_end,
+              "config": str(args.config), "utterances": counts, "shares": shares,
               "batches_per_epoch": {n: len(s) for n, s in samplers.items()}, "batch_size": len(langs),
               "frames": args.frames, "text_len": args.text_len, "steps": args.steps, "epochs": args.epochs,
               "threads": torch.get_num_threads(), "rows": rows,

@@ -20,11 +20,11 @@ Epoch definition (``epoch``), the number of units (mixed batches / grouped cycle
     * ``max``: ceil(N_max / per_language): the largest language is seen once per epoch;
     * ``min``: ceil(N_min / per_language): the smallest language is seen once per epoch.
 
-Determinism: batches depend only on (seed, epoch) — ESPnet calls ``generate(epoch + seed)`` — so resuming
-reproduces them and every DDP rank computes the same global batches.  Under DDP each rank takes its own
-``rank::world_size`` share of every language's utterances in every mini-batch (``per_language`` must be a
-multiple of the world size), so ranks see disjoint utterances, the same number of batches, and every batch
-stays balanced on every rank.
+Determinism: batches depend only on (seed, epoch) and the options (the alpha schedule's among them) — ESPnet
+calls ``generate(epoch + seed)`` — so resuming reproduces them and every DDP rank computes the same global
+batches.  Under DDP each rank takes its own ``rank::world_size`` share of every language's utterances in every
+mini-batch (``per_language`` must be a multiple of the world size), so ranks see disjoint utterances, the same
+number of batches, and every batch stays balanced on every rank.
 
 Temperature sampling (``alpha``, option ``lang_balanced_alpha``; issue 21, between SMT and BS): language l
 gets the share p_l ∝ n_l^alpha of the utterances, n_l its number of training utterances.  alpha = 0 is the
@@ -49,27 +49,32 @@ The batch size stays ``per_language * L``; for alpha > 0:
     * Epochs: ``corpus`` keeps its budget (N utterances per epoch); ``max`` / ``min`` become the units
       in which the largest / smallest language is drawn n_l times in expectation,
       ceil(n_l / (per_language * L * p_l)) (equal to ``corpus`` at alpha = 1).
+
+Alpha schedule (``lang_balanced_alpha_schedule`` linear / cosine, :mod:`espnet_ext.samplers.alpha_schedule`):
+alpha moves from ``lang_balanced_alpha`` at the first epoch to ``lang_balanced_alpha_end`` at ``max_epoch``.
+Each epoch is dealt at its own alpha(e) (an epoch at alpha 0 by the balanced code path above), and the stream
+starts of an epoch sum the draws of the earlier epochs at their own alphas, so a resumed run or a fresh
+sampler reproduces the batches.  The epoch length must not depend on alpha (ESPnet's ``num_iters_per_epoch``
+slices epochs of a fixed length), hence the ``corpus`` epoch.  With ``num_iters_per_epoch`` ESPnet numbers
+the sampler's epochs from 0 and a training epoch takes a slice of them: the schedule then runs over the
+sampler epochs 0 .. (num_iters_per_epoch * max_epoch - 1) // len(sampler), those that training reaches.  The
+``constant`` schedule (default) is the sampler without a schedule, batch for batch.  The alpha of every epoch
+is logged once (INFO, rank 0's train.log).
 """
 
+import dataclasses
 import logging
 import math
-import numbers
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 from espnet2.samplers.abs_sampler import AbsSampler
 
+from espnet_ext.samplers.alpha_schedule import AlphaSchedule, check_alpha
+
 LAYOUTS = ("mixed", "grouped")
 EPOCH_DEFINITIONS = ("corpus", "max", "min")
-
-
-def check_alpha(alpha) -> float:
-    """``alpha`` as a float; ValueError naming ``lang_balanced_alpha`` unless it is a real number in [0, 1]."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"lang_balanced_alpha must be a number in [0, 1] (p_l ∝ n_l^alpha: 0 balanced, "
-                         f"1 the corpus proportions), got {alpha!r}")
-    return float(alpha)
 
 
 def language_shares(counts: Sequence[int], alpha: float) -> np.ndarray:
@@ -139,6 +144,13 @@ class LanguageBalancedBatchSampler(AbsSampler):
             ``grouped`` needs it to be a multiple of the number of languages (each update then holds
             ``per_language`` utterances of every language at alpha = 0, whole cycles otherwise).
         alpha: language shares p_l ∝ n_l^alpha, in [0, 1]; 0 balanced (BS), 1 the corpus proportions (SMT).
+            With a schedule: the alpha of the first epoch.
+        alpha_end: the alpha of the last epoch (``linear`` / ``cosine`` only).
+        alpha_schedule: ``constant`` (``alpha`` in every epoch), ``linear`` or ``cosine`` (see the module
+            docstring and :class:`~espnet_ext.samplers.alpha_schedule.AlphaSchedule`).
+        max_epoch: ESPnet's ``max_epoch``, the schedule's last epoch; required by a schedule.
+        num_iters_per_epoch: ESPnet's ``num_iters_per_epoch``: the schedule then runs over the sampler epochs
+            that training reaches (module docstring).
     """
 
     def __init__(
@@ -154,8 +166,17 @@ class LanguageBalancedBatchSampler(AbsSampler):
         world_size: int = 1,
         accum_grad: int = 1,
         alpha: float = 0.0,
+        alpha_end: Optional[float] = None,
+        alpha_schedule: str = "constant",
+        max_epoch: Optional[int] = None,
+        num_iters_per_epoch: Optional[int] = None,
     ):
-        alpha = check_alpha(alpha)
+        schedule = AlphaSchedule(alpha, alpha_end, alpha_schedule, max_epoch)  # checks the options
+        alpha = schedule.start
+        if schedule.varies and epoch != "corpus":
+            raise ValueError(f"lang_balanced_alpha_schedule {alpha_schedule!r} needs lang_balanced_epoch 'corpus', "
+                             f"got {epoch!r}: the length of a '{epoch}' epoch depends on alpha, and ESPnet's "
+                             "num_iters_per_epoch needs epochs of one length")
         if per_language < 1:
             raise ValueError(f"lang_balanced_per_language must be >= 1, got {per_language}")
         if layout not in LAYOUTS:
@@ -218,6 +239,18 @@ class LanguageBalancedBatchSampler(AbsSampler):
         self.slots, self.piece = (per_language * len(counts) // world_size, world_size) if layout == "mixed" \
             else (len(counts), per_language)
         self._stream_starts: Dict[int, np.ndarray] = {1: np.zeros(len(counts), dtype=np.int64)}
+        self._shares_by_alpha = {alpha: self.shares}
+        self._logged_epochs: Set[int] = set()
+        if schedule.varies and num_iters_per_epoch:
+            # ESPnet's batch g (from 0) of the training is batch g % len of the sampler's epoch g // len.
+            last = (num_iters_per_epoch * max_epoch - 1) // len(self)
+            if last < 1:
+                raise ValueError(f"lang_balanced_alpha_schedule {alpha_schedule!r} changes alpha per epoch of the "
+                                 f"sampler ({len(self)} batches), but num_iters_per_epoch ({num_iters_per_epoch}) x "
+                                 f"max_epoch ({max_epoch}) batches stay within its first epoch: lower "
+                                 "lang_balanced_per_language or raise max_epoch / num_iters_per_epoch")
+            schedule = dataclasses.replace(schedule, epochs=(0, last))
+        self.schedule = schedule
 
     @property
     def num_languages(self) -> int:
@@ -233,7 +266,8 @@ class LanguageBalancedBatchSampler(AbsSampler):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(N-batch={len(self)}, per_language={self.per_language}, "
                 f"languages={[self.languages[i] for i in self.lang_ids]}, layout={self.layout}, "
-                f"epoch={self.epoch}, alpha={self.alpha}, rank={self.rank}/{self.world_size})")
+                f"epoch={self.epoch}, alpha={self.alpha}, alpha_schedule={self.schedule.describe()}, "
+                f"rank={self.rank}/{self.world_size})")
 
     def _draw(self, lang_pos: int, start: int, count: int) -> List[str]:
         """Utterances ``start .. start+count`` of language stream ``lang_pos`` (a new permutation per pass)."""
@@ -256,9 +290,22 @@ class LanguageBalancedBatchSampler(AbsSampler):
     def _rng(self, epoch_index: int, *stream: int) -> np.random.Generator:
         return np.random.default_rng([self.seed % 2**32, epoch_index % 2**32, *stream])
 
+    def shares_at(self, epoch_index: int) -> np.ndarray:
+        """The language shares p_l ∝ n_l^alpha(e) of an epoch (``shares`` without a schedule)."""
+        alpha = self.schedule(epoch_index)
+        if alpha not in self._shares_by_alpha:
+            self._shares_by_alpha[alpha] = language_shares([len(u) for u in self.utts], alpha)
+        return self._shares_by_alpha[alpha]
+
     def allocation(self, epoch_index: int) -> np.ndarray:
         """alpha > 0: pieces of each language in each unit of the epoch, (units, L) (see the module docstring)."""
-        return systematic_counts(self.shares, self.slots, self._rng(epoch_index, 1).random(self.units))
+        return systematic_counts(self.shares_at(epoch_index), self.slots, self._rng(epoch_index, 1).random(self.units))
+
+    def _draws(self, epoch_index: int) -> np.ndarray:
+        """Utterances of each language that an epoch takes from its stream (at the epoch's own alpha)."""
+        if self.schedule(epoch_index) == 0:
+            return np.full(self.num_languages, self.units * self.per_language, dtype=np.int64)
+        return self.allocation(epoch_index).sum(axis=0) * self.piece
 
     def _starts(self, epoch_index: int) -> np.ndarray:
         """Stream position of every language at the start of an epoch: the draws of the epochs before it
@@ -268,11 +315,11 @@ class LanguageBalancedBatchSampler(AbsSampler):
         start = known[e].copy()
         while e != epoch_index:
             if e < epoch_index:
-                start += self.allocation(e).sum(axis=0) * self.piece
+                start += self._draws(e)
                 e += 1
             else:
                 e -= 1
-                start -= self.allocation(e).sum(axis=0) * self.piece
+                start -= self._draws(e)
             known[e] = start.copy()
         return start
 
@@ -299,14 +346,24 @@ class LanguageBalancedBatchSampler(AbsSampler):
             batches.extend(tuple(take(int(j), self.per_language)) for j in cycle)
         return batches
 
+    def _log_alpha(self, epoch_index: int) -> None:
+        """One INFO line per epoch (ESPnet may generate an epoch twice with num_iters_per_epoch)."""
+        if epoch_index in self._logged_epochs:
+            return
+        self._logged_epochs.add(epoch_index)
+        shares = ", ".join(f"{self.languages[i]} {p:.3f}" for i, p in zip(self.lang_ids, self.shares_at(epoch_index)))
+        logging.info("balanced sampling: epoch %d at lang_balanced_alpha %.4f (%s); language shares %s", epoch_index,
+                     self.schedule(epoch_index), self.schedule.describe(), shares)
+
     def generate(self, seed: int) -> List[Tuple[str, ...]]:
         """This rank's mini-batches of the epoch ``seed - self.seed`` (ESPnet passes ``epoch + seed``)."""
         epoch_index = seed - self.seed  # ESPnet counts epochs from 1
-        if self.alpha != 0:
+        self._log_alpha(epoch_index)
+        if self.schedule(epoch_index) != 0:
             return self._generate_tempered(epoch_index)
         k = self.per_language
-        draws = self.units * k  # utterances per language per epoch
-        streams = [self._draw(j, (epoch_index - 1) * draws, draws) for j in range(self.num_languages)]
+        starts = self._starts(epoch_index)  # (epoch - 1) * units * k without a schedule
+        streams = [self._draw(j, int(starts[j]), self.units * k) for j in range(self.num_languages)]
         batches: List[Tuple[str, ...]] = []
         if self.layout == "mixed":
             for u in range(self.units):

@@ -9,7 +9,9 @@ On top of ``ASRTask`` (A2 paper, docs/adapters_and_sampling.md):
       into the conf of a part that takes ``token_list`` (the pretrained-LM decoder's vocabulary mapping); ESPnet saves the
       completed confs in config.yaml, which stock ``ASRTask.build_model_from_file`` then reads.
     * ``--lang_balanced_per_language N``: balanced sampling (BS) of the training batches;
-      ``--lang_balanced_alpha A`` tempers it to language shares p_l ∝ n_l^A (0: BS, 1: SMT's proportions).
+      ``--lang_balanced_alpha A`` tempers it to language shares p_l ∝ n_l^A (0: BS, 1: SMT's proportions);
+      ``--lang_balanced_alpha_schedule linear|cosine --lang_balanced_alpha_end B`` moves alpha from A at the
+      first epoch to B at ``--max_epoch``.
     * ``--train_adapters_only NAMES``: freeze everything but the named adapters.
     * ``--resume true`` with a truncated ``checkpoint.pth`` (killed while ESPnet saved it) is an error
       naming the file (espnet_ext.checkpoint_io); an unknown class name gets espnet_ext's hint
@@ -52,6 +54,11 @@ def _sampling_alpha(value: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value!r}") from None
 
 
+def _sampling_alpha_or_none(value: str) -> Optional[float]:
+    """--lang_balanced_alpha_end: 'none' or a number in [0, 1]."""
+    return None if value.strip().lower() in ("none", "null") else _sampling_alpha(value)
+
+
 def _read_tokens(token_list) -> List[str]:
     if isinstance(token_list, str):
         with open(token_list, encoding="utf-8") as f:
@@ -82,7 +89,17 @@ class MultilingualASRTask(ASRTask):
         group.add_argument("--lang_balanced_alpha", type=_sampling_alpha, default=0.0,
                            help="Temperature of the language shares, p_l ∝ n_l^alpha with n_l the language's "
                                 "training utterances, in [0, 1]: 0 balanced (BS), 1 the corpus proportions (SMT). "
-                                "Needs --lang_balanced_per_language (the batch size is N x languages)")
+                                "Needs --lang_balanced_per_language (the batch size is N x languages). With "
+                                "--lang_balanced_alpha_schedule: the alpha of the first epoch")
+        group.add_argument("--lang_balanced_alpha_schedule", type=str, default="constant",
+                           choices=["constant", "linear", "cosine"],
+                           help="How alpha changes over the epochs: constant (lang_balanced_alpha throughout), "
+                                "or linear / cosine from lang_balanced_alpha at the first epoch to "
+                                "lang_balanced_alpha_end at max_epoch (e.g. 0 -> 1: balanced, then the corpus "
+                                "proportions in the last epochs). Needs the corpus epoch")
+        group.add_argument("--lang_balanced_alpha_end", type=_sampling_alpha_or_none, default=None,
+                           help="The alpha of the last epoch (max_epoch), in [0, 1]; only with "
+                                "--lang_balanced_alpha_schedule linear or cosine")
         group.add_argument("--token_prior", type=str_or_none, default=None,
                            help="Token-prior file (espnet_ext.bin.compute_token_priors); filled into "
                                 "model_conf.token_prior of models that take one and leave it null")
@@ -133,12 +150,20 @@ class MultilingualASRTask(ASRTask):
 
     @classmethod
     def check_sampling_args(cls, args: argparse.Namespace) -> None:
-        """A YAML ``lang_balanced_alpha`` skips argparse's type: check it here, before any model is built."""
-        from espnet_ext.samplers.language_balanced_batch_sampler import check_alpha
+        """YAML values skip argparse's types: check the alpha options here, before any model is built."""
+        from espnet_ext.samplers.alpha_schedule import AlphaSchedule
 
-        alpha = check_alpha(getattr(args, "lang_balanced_alpha", 0.0))
-        if alpha != 0 and getattr(args, "lang_balanced_per_language", None) is None:
-            raise ValueError(f"lang_balanced_alpha ({alpha}) needs lang_balanced_per_language: without it "
+        schedule = AlphaSchedule(getattr(args, "lang_balanced_alpha", 0.0),
+                                 getattr(args, "lang_balanced_alpha_end", None),
+                                 getattr(args, "lang_balanced_alpha_schedule", "constant"),
+                                 getattr(args, "max_epoch", None))
+        if getattr(args, "lang_balanced_per_language", None) is not None:
+            return
+        if schedule.varies:
+            raise ValueError(f"lang_balanced_alpha_schedule ({schedule.shape!r}) needs lang_balanced_per_language: "
+                             "without it training uses ESPnet's sampling (SMT) and the schedule would be ignored")
+        if schedule.start != 0:
+            raise ValueError(f"lang_balanced_alpha ({schedule.start}) needs lang_balanced_per_language: without it "
                              "training uses ESPnet's sampling (SMT) and the alpha would be ignored")
 
     @classmethod
@@ -221,7 +246,10 @@ class MultilingualASRTask(ASRTask):
         sampler = LanguageBalancedBatchSampler(
             lang_files[0], languages, args.lang_balanced_per_language, layout=layout,
             epoch=args.lang_balanced_epoch, keys=keys, seed=args.seed, rank=rank, world_size=world_size,
-            accum_grad=args.accum_grad, alpha=getattr(args, "lang_balanced_alpha", 0.0))
+            accum_grad=args.accum_grad, alpha=getattr(args, "lang_balanced_alpha", 0.0),
+            alpha_end=getattr(args, "lang_balanced_alpha_end", None),
+            alpha_schedule=getattr(args, "lang_balanced_alpha_schedule", "constant"),
+            max_epoch=getattr(args, "max_epoch", None), num_iters_per_epoch=num_iters)
 
         dataset = cls.build_dataset(args, iter_options)  # every key: epochs draw different utterances
         return SequenceIterFactory(
