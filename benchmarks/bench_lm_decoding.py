@@ -1,4 +1,4 @@
-"""Decoding time with vs without LM shallow fusion of eq. 5 (Winata et al., ACL 2020, §4.2): not a test.
+"""Decoding time with vs without LM shallow fusion of eq. 5 (Winata et al., arXiv:2004.14228, §4.2): not a test.
 
 Usage:
     python -m benchmarks.bench_lm_decoding [--utts 8] [--frames 60] [--repeats 3] [--beam_size 5] \\

@@ -1,4 +1,4 @@
-"""CER per training mode and test set beside the meta-transfer paper's Tables 2 and 3 (Winata et al., ACL 2020).
+"""CER per training mode and test set beside the meta-transfer paper's Tables 2 and 3 (Winata et al., arXiv:2004.14228).
 
     python -m paper_results.cs_results_table --feats_dir dump/cs_demo/fbank \\
         --decode_tag decode_decode_mtl_cs_valid.loss.ave \\
@@ -107,7 +107,7 @@ def markdown(scores: Dict[str, dict]) -> str:
         lines.append(f"| {label} | " + " | ".join(_fmt(c) for c in cells) + " |")
     note = ("\nCER in %, spaces not counted; MER: Chinese characters + English words. "
             "ΔCS = CER(Only CS) − CER(mode), points. Forget = CER after fine-tuning − before. "
-            "Paper: Winata et al. (ACL 2020) Tables 2–3 on SEAME / CommonVoice EN / HKUST (– = not reported). "
+            "Paper: Winata et al. (arXiv:2004.14228) Tables 2–3 on SEAME / CommonVoice EN / HKUST (– = not reported). "
             "Pinyin ER: error rate over toned pinyin syllables (English letters as they are), so homophones "
             "(same syllable and tone) are not errors; CER much above it = homophone confusions. "
             f"Long hyp: % of test utterances (all test sets) with hypothesis > {LONG_HYP_RATIO}× reference "

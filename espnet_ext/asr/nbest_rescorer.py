@@ -1,4 +1,4 @@
-"""N-best rescoring with eq. 5 of Winata et al., ACL 2020 (§4.2):
+"""N-best rescoring with eq. 5 of Winata et al., arXiv:2004.14228 (§4.2):
 
     P(Y) = α log P(Y|X) + β log p_lm(Y) + γ √wc(Y)
 

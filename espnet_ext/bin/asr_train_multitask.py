@@ -1,4 +1,4 @@
-"""Meta-transfer / joint multi-task ASR training (Winata et al., ACL 2020, Algorithm 1).
+"""Meta-transfer / joint multi-task ASR training (Winata et al., arXiv:2004.14228, Algorithm 1).
 
 Usage:
     python -m espnet_ext.bin.asr_train_multitask --config conf/mtl/train_meta_cs_transformer_cpu.yaml \\

@@ -1,5 +1,5 @@
 """Perplexity of code-switching LMs on valid/test transcripts, in the layout of Table 4 of Winata et al.,
-ACL 2020 (rows: models; columns: valid, test).
+arXiv:2004.14228 (rows: models; columns: valid, test).
 
 PPL = exp(Σ_utt −log p(y_1..y_n, <eos>) / Σ_utt (n + 1)): every token of the LM's own unit (char / bpe / word,
 as the LM was trained) and the closing ``<sos/eos>`` count, as ESPnet's LM loss and

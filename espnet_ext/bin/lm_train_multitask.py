@@ -1,4 +1,4 @@
-"""Meta-transfer / joint / Only-CS training of the code-switching LSTM LM (Winata et al., ACL 2020, §5.4).
+"""Meta-transfer / joint / Only-CS training of the code-switching LSTM LM (Winata et al., arXiv:2004.14228, §5.4).
 
 Usage:
     python -m espnet_ext.bin.lm_train_multitask --config conf/lm/train_lm_meta.yaml \\

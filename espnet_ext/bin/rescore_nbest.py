@@ -1,4 +1,4 @@
-"""Rescore ESPnet n-best lists with an LM and a word-count term (eq. 5, Winata et al., ACL 2020, §4.2).
+"""Rescore ESPnet n-best lists with an LM and a word-count term (eq. 5, Winata et al., arXiv:2004.14228, §4.2).
 
 Usage:
     python -m espnet_ext.bin.rescore_nbest --decode_dir exp/asr/decode_nbest5/test \\

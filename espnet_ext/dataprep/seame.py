@@ -1,4 +1,4 @@
-"""SEAME Phase II (LDC2015S04) data prep for the code-switching recipe (Winata et al., ACL 2020, §5.1, Table 1).
+"""SEAME Phase II (LDC2015S04) data prep for the code-switching recipe (Winata et al., arXiv:2004.14228, §5.1, Table 1).
 
 LDC layout (``corpus_dir`` = the LDC2015S04 root, or any directory above ``data/``)::
 

@@ -3,7 +3,7 @@ atomic output dir whose marker records the preparer's arguments.
 
 Long LDC recordings are cut into one 16 kHz mono WAV per transcribed segment because our data dirs
 hold plain file paths (``validate_data_dir`` rejects piped ``wav.scp`` entries and Kaldi ``segments``).
-HKUST is 8 kHz telephone speech: the paper up-samples it to 16 kHz (Winata et al., ACL 2020, §5.1); we do it
+HKUST is 8 kHz telephone speech: the paper up-samples it to 16 kHz (Winata et al., arXiv:2004.14228, §5.1); we do it
 here with an exact 2:1 polyphase filter (``scipy.signal.resample_poly``), so stage 2 sees 16 kHz everywhere
 and never has to resample with a warning.
 """

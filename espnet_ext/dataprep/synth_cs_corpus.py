@@ -1,6 +1,6 @@
 """Offline English–Mandarin code-switched corpus plus monolingual EN and ZH corpora (meta-transfer setup).
 
-Stand-in for SEAME Phase II + CommonVoice EN + HKUST of Winata et al. (ACL 2020, §5.1, Table 1): CS text
+Stand-in for SEAME Phase II + CommonVoice EN + HKUST of Winata et al. (arXiv:2004.14228, §5.1, Table 1): CS text
 from :mod:`cs_text` (People's Daily clauses with 1–3 nouns replaced by CC-CEDICT glosses), EN and ZH text
 from :mod:`text_sources`, speech from espeak-ng **per segment** (zh: ``cmn-latn-pinyin`` reading TONE3
 pinyin, en: an English voice, same voice variant/speed/pitch for the whole utterance), concatenated with

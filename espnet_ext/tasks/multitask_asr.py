@@ -1,6 +1,6 @@
 """ASR task whose training draws one batch per named task: meta-transfer learning and joint training.
 
-Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", ACL 2020 (Algorithm 1,
+Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", arXiv:2004.14228 (Algorithm 1,
 §3.1, Table 2).  Each task (EN, ZH, CS-a, CS-b, ...) keeps ESPnet's own data files, shape files and
 batching; the options name them per task, mirroring ESPnet's flags:
 

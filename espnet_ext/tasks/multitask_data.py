@@ -1,6 +1,6 @@
 """Per-task ESPnet iterators for meta-transfer and joint training, shared by the ASR and LM tasks.
 
-Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", ACL 2020 (Algorithm 1,
+Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", arXiv:2004.14228 (Algorithm 1,
 §3.1; §5.4 applies the same training to the LM).  Each task (EN, ZH, CS-a, CS-b, ...) keeps ESPnet's own
 data files, shape files and batching; the options name them per task, mirroring ESPnet's flags:
 

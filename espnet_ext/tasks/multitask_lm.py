@@ -1,6 +1,6 @@
 """LM task trained by meta-transfer learning or joint training on one iterator per named task.
 
-Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", ACL 2020, §5.4 / Table 4:
+Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", arXiv:2004.14228, §5.4 / Table 4:
 the 2-layer LSTM LM (ESPnet's ``seq_rnn`` LM, ``rnn_type: lstm``, ``nlayers: 2``) trained on the transcripts
 of the same EN / ZH / CS sets with the modes of the ASR model: Only-CS, joint training and first-order
 meta-transfer (Algorithm 1: inner SGD step α on each source task, outer SGD step on the target task CS-b).

@@ -1,6 +1,6 @@
 """Character vocabulary of the meta-transfer paper: EN and ZH characters, space and apostrophe.
 
-Winata et al., ACL 2020, §5.2: "Our label set has 3765 characters and includes all of the English and
+Winata et al., arXiv:2004.14228, §5.2: "Our label set has 3765 characters and includes all of the English and
 Chinese characters from the corpora, spaces, and apostrophes."  The token list follows ESPnet's char
 tokenizer (``espnet2.text.char_tokenizer.CharTokenizer``: every character is a token, a space becomes
 ``<space>``) and ESPnet's list convention: ``<blank>`` 0, ``<unk>`` 1, the characters by descending count

@@ -1,6 +1,6 @@
 """ESPnet Trainer for meta-transfer learning and for the joint-training baseline.
 
-Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", ACL 2020, Algorithm 1.
+Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", arXiv:2004.14228, Algorithm 1.
 Every iteration takes one batch D_tra_i per source task T_i (e.g. EN, ZH, CS-a) and one batch D_val of
 the target task (CS-b, disjoint from CS-a), then
 

@@ -1,6 +1,6 @@
 """The item a multi-task iterator yields: one ESPnet mini-batch per named task.
 
-Meta-transfer learning (Winata et al., ACL 2020, Algorithm 1 line 3) samples, every iteration, a
+Meta-transfer learning (Winata et al., arXiv:2004.14228, Algorithm 1 line 3) samples, every iteration, a
 training batch per source task and a validation batch from the target task.  ESPnet's ``Trainer.run``
 hands ``train_one_epoch`` a single iterator of ``(utt_ids, batch)`` pairs; the multi-task iterator keeps
 that shape and makes ``batch`` a :class:`MultiTaskBatch`, so a trainer can tell it apart from an

@@ -1,6 +1,6 @@
 """One ESPnet iterator per named task, stepped together (training) or one after another (validation).
 
-Meta-transfer learning (Winata et al., ACL 2020, Algorithm 1 line 3) needs a batch from every source task
+Meta-transfer learning (Winata et al., arXiv:2004.14228, Algorithm 1 line 3) needs a batch from every source task
 and one from the target task in each iteration.  Each task keeps ESPnet's own batching, sharding and
 epoch-seeded shuffling (an ``AbsIterFactory`` built by ``AbsTask.build_iter_factory``): all tasks of a
 ``parallel`` factory are built with the same ``num_iters_per_epoch``, so ``SequenceIterFactory`` wraps the

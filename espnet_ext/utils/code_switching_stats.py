@@ -1,4 +1,4 @@
-"""Code-switching statistics of a transcript set: CMI and SPF (Winata et al., ACL 2020, Table 1).
+"""Code-switching statistics of a transcript set: CMI and SPF (Winata et al., arXiv:2004.14228, Table 1).
 
 Language per token (English–Mandarin): every CJK ideograph is one ``zh`` token; every maximal run of Latin
 letters and apostrophes is one ``en`` token; anything else (digits, punctuation, tags) is language-independent.

@@ -1,6 +1,6 @@
 """Sentence log-probabilities from an ESPnet LM (``espnet2.lm.espnet_model.ESPnetLanguageModel.nll``).
 
-Shared by the perplexity table (Winata et al., ACL 2020, Table 4) and N-best rescoring (eq. 5): the
+Shared by the perplexity table (Winata et al., arXiv:2004.14228, Table 4) and N-best rescoring (eq. 5): the
 negative log-likelihood of each sentence's tokens and of the closing ``<sos/eos>``, in nats.
 """
 

@@ -2,7 +2,7 @@
 
 Units: each CJK character is one unit, each whitespace/CJK-delimited run of other characters (an English
 word) is one unit; spaces are separators, not units.  MER = edit distance over these units / reference units.
-This is the usual SEAME metric; the meta-transfer paper (Winata et al., ACL 2020, Tables 2–3) reports CER.
+This is the usual SEAME metric; the meta-transfer paper (Winata et al., arXiv:2004.14228, Tables 2–3) reports CER.
 """
 
 import re

@@ -1,4 +1,4 @@
-"""Word count wc(Y) of the LM-rescoring objective, eq. 5 of Winata et al., ACL 2020 (§4.2):
+"""Word count wc(Y) of the LM-rescoring objective, eq. 5 of Winata et al., arXiv:2004.14228 (§4.2):
 
     P(Y) = α log P(Y|X) + β log p_lm(Y) + γ √wc(Y)
 

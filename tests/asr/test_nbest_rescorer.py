@@ -1,4 +1,4 @@
-"""Eq. 5 (Winata et al., ACL 2020): N-best rescoring on a hand-computed list, the CLI on ESPnet's n-best
+"""Eq. 5 (Winata et al., arXiv:2004.14228): N-best rescoring on a hand-computed list, the CLI on ESPnet's n-best
 layout, the LM score against a direct computation, and the word-count fusion scorer's increments."""
 
 import json

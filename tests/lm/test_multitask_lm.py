@@ -1,4 +1,4 @@
-"""The code-switching LSTM LM (Winata et al., ACL 2020, §5.4): one meta-transfer / joint step against a
+"""The code-switching LSTM LM (Winata et al., arXiv:2004.14228, §5.4): one meta-transfer / joint step against a
 reference computation, the disjointness check, perplexity against a direct computation, a short training
 run feeding the Table 4 script, and every conf/lm YAML dry-run."""
 

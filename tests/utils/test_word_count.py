@@ -1,4 +1,4 @@
-"""wc(Y) of eq. 5 (Winata et al., ACL 2020): English words + Chinese characters, whole-text and incremental."""
+"""wc(Y) of eq. 5 (Winata et al., arXiv:2004.14228): English words + Chinese characters, whole-text and incremental."""
 
 import pytest
 

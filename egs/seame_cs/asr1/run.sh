@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Meta-transfer learning for code-switched ASR on the real corpora of Winata et al. (ACL 2020, arXiv:2004.14228):
+# Meta-transfer learning for code-switched ASR on the real corpora of Winata et al. (arXiv:2004.14228, arXiv:2004.14228):
 # SEAME Phase II (CS, LDC2015S04), HKUST (ZH, LDC2005S15 + LDC2005T32, up-sampled to 16 kHz), CommonVoice EN.
 #
 # Usage: ./run.sh --seame /data/LDC2015S04 --hkust_audio /data/LDC2005S15 --hkust_trans /data/LDC2005T32 \

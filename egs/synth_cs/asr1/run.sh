@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline EN-ZH code-switched ASR: meta-transfer learning vs. joint training vs. Only-CS ("Meta-Transfer Learning
-# for Code-Switched Speech Recognition", Winata et al., ACL 2020, arXiv:2004.14228; docs/meta_transfer.md).
+# for Code-Switched Speech Recognition", Winata et al., arXiv:2004.14228, arXiv:2004.14228; docs/meta_transfer.md).
 #
 # Usage: ./run.sh [--corpus cs_demo|cs_micro] [--feats fbank40|spectrogram|fbank] [runner options: --stage N
 #                 --stop_stage N --seed N --modes "..." --ngpu N --train_nproc N ...; --help lists them all]

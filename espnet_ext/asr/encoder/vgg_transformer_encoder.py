@@ -1,6 +1,6 @@
 """Transformer encoder behind a VGG front end (registered as encoder ``vgg_transformer``).
 
-Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", ACL 2020, §4.1: "The encoder
+Winata et al., "Meta-Transfer Learning for Code-Switched Speech Recognition", arXiv:2004.14228, §4.1: "The encoder
 employs VGG to learn a language-agnostic audio representation and generate input embeddings."  ESPnet2's
 ``TransformerEncoder`` has no VGG input layer, so this encoder composes ESPnet's own pieces: the VGG2L
 block of ``espnet.nets.pytorch_backend.transducer.vgg2l`` (4 conv layers, time subsampling ×6, frequency

@@ -1,4 +1,4 @@
-"""γ √wc(Y) of eq. 5 (Winata et al., ACL 2020, §4.2) as a full scorer for ESPnet's beam search.
+"""γ √wc(Y) of eq. 5 (Winata et al., arXiv:2004.14228, §4.2) as a full scorer for ESPnet's beam search.
 
 √wc is not additive over tokens, so the score of token v after prefix y is the increment
 √wc(y + v) − √wc(y); summed over a finished hypothesis (ESPnet accumulates every scorer's per-token scores)

@@ -1,5 +1,5 @@
 # Hook cs_lm — stages 9-11: the code-switching language model of "Meta-Transfer Learning for Code-Switched Speech
-# Recognition" (Winata et al., ACL 2020, arXiv:2004.14228, Sec. 4.2, 5.4, Table 4; docs/cs_language_model.md),
+# Recognition" (Winata et al., arXiv:2004.14228, arXiv:2004.14228, Sec. 4.2, 5.4, Table 4; docs/cs_language_model.md),
 # after stages 1-3 (transcripts, character token list) and, for stage 11, an ASR experiment of stages 5-6.
 #   9  LM training, 2-layer LSTM char LM (ESPnet seq_rnn) on the recipe's transcripts with the ASR token list,
 #      one experiment per --lm_modes entry -> <expdir>/lm_<mode>:
@@ -141,7 +141,7 @@ cs_lm_perplexity() {
     cat >> "${out}" <<EOT
 
 Perplexity per character (the ASR's token list, + <eos>) of the LMs of stage 9 on the transcripts of
-${datadir}: valid = cs_dev, test = ${lm_test_set}.  Paper (Winata et al., ACL 2020, Table 4; SEAME, word-level,
+${datadir}: valid = cs_dev, test = ${lm_test_set}.  Paper (Winata et al., arXiv:2004.14228, Table 4; SEAME, word-level,
 Only CS from Winata et al. 2019) — not comparable in scale: Only CS 72.89 / 65.71, Joint Training 70.99 / 63.73,
 + Fine-tuning 69.66 / 62.73, Meta-Transfer Learning 68.83 / 62.14, + Fine-tuning 68.71 / 61.97.
 EOT

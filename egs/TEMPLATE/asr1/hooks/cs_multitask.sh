@@ -1,5 +1,5 @@
 # Hook cs_multitask — stages 4-8 for the code-switching experiments of "Meta-Transfer Learning for Code-Switched
-# Speech Recognition" (Winata et al., ACL 2020, arXiv:2004.14228; docs/meta_transfer.md): one model per training
+# Speech Recognition" (Winata et al., arXiv:2004.14228, arXiv:2004.14228; docs/meta_transfer.md): one model per training
 # mode, trained from several tasks (EN, ZH, CS) by espnet_ext.bin.asr_train_multitask.
 #   4  shapes per training set (ESPnet collect_stats); the CTC feasibility check of the front end (stops the
 #      recipe above --ctc_feasibility_threshold) and the token coverage report (docs/diagnostics.md)
