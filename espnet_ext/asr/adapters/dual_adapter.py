@@ -39,8 +39,8 @@ Where w is one-hot per utterance (an oracle tag, or ``hard`` routing at the utte
 of the layer has the same bottleneck, the same stacked weights serve a gathered computation instead: each
 utterance's rows of the stack (its language's adapter and the common adapter, side by side) are picked and
 applied with one batched matmul per projection.  It is the weighted sum above with its zero terms skipped
-(equal up to float rounding; tested), at 2/(S+1) of the FLOPs and without the separate common-adapter pass;
-on the CPU training step it is what keeps Dual-Adapters close to SMT's cost (docs/lid_routing.md).
+(equal up to float rounding; tested), at 2/(S+1) of the FLOPs and without the separate common-adapter pass
+(about one point off the CPU training-step ratio to SMT, docs/lid_routing.md).
 
 ``switch_language_off`` drops Δ_lang (common adapter only): the first, language-agnostic encoder pass of
 LID routing (docs/lid_routing.md).
