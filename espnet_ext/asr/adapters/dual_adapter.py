@@ -40,7 +40,7 @@ of the layer has the same bottleneck, the same stacked weights serve a gathered 
 utterance's rows of the stack (its language's adapter and the common adapter, side by side) are picked and
 applied with one batched matmul per projection.  It is the weighted sum above with its zero terms skipped
 (equal up to float rounding; tested), at 2/(S+1) of the FLOPs and without the separate common-adapter pass
-(about one point off the CPU training-step ratio to SMT, docs/lid_routing.md).
+(about two points off the CPU training-step ratio to SMT, to 1.045: docs/lid_routing.md).
 
 ``switch_language_off`` drops Δ_lang (common adapter only): the first, language-agnostic encoder pass of
 LID routing (docs/lid_routing.md).
