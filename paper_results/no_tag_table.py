@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from espnet_ext.utils.cli import cli_main
+from espnet_ext.utils.cli import cli_main, named_paths
 from espnet_ext.utils.model_comparison import read_cer
 from paper_results.a2_results_table import plot as plot_cer_bars
 
@@ -90,18 +90,6 @@ def markdown(table: Table, dirs: Optional[Dict[str, Path]] = None, title: str = 
     return "\n".join(lines) + "\n"
 
 
-def _parse_dirs(items: List[str], parser: argparse.ArgumentParser) -> Dict[str, Path]:
-    dirs: Dict[str, Path] = {}
-    for item in items:
-        row, sep, path = item.partition("=")
-        if not sep or not row or not path:
-            parser.error(f"'{item}' is not ROUTING=DECODE_DIR")
-        if row in dirs:
-            parser.error(f"routing '{row}' given twice")
-        dirs[row] = Path(path)
-    return dirs
-
-
 @cli_main()
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,7 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     if args.out.suffix != ".json":
         p.error(f"--out {args.out}: give the .json path (the .md and .png go beside it)")
-    dirs = _parse_dirs(args.dirs, p)
+    dirs = named_paths(args.dirs, p, "ROUTING=DECODE_DIR", "routing")
     table = no_tag_table(dirs)
     text = markdown(table, dirs, args.title)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,9 @@ import statistics
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-from espnet_ext.utils.cli import cli_main
+from espnet_ext.utils.cli import cli_main, named_paths
 
 Table = Dict[str, Dict[str, float]]
 
@@ -117,18 +117,6 @@ def plot(summary: Dict[str, Dict[str, dict]], out_png: Path, title: str) -> None
     plt.close(fig)
 
 
-def _parse_runs(items: List[str], parser: argparse.ArgumentParser) -> List[Tuple[str, Path]]:
-    runs = []
-    for item in items:
-        seed, sep, path = item.partition("=")
-        if not sep or not seed:
-            parser.error(f"'{item}' is not SEED=RESULTS_JSON")
-        runs.append((seed, Path(path)))
-    if len({s for s, _ in runs}) != len(runs):
-        parser.error("a seed is given twice")
-    return runs
-
-
 @cli_main()
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -139,7 +127,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--title", default="mean ± std over seeds")
     p.add_argument("--out", type=Path, required=True, help="markdown file (.json and .png beside it)")
     args = p.parse_args(argv)
-    runs = _parse_runs(args.runs, p)
+    runs = list(named_paths(args.runs, p, "SEED=RESULTS_JSON", "seed").items())
     tables = {seed: load_table(path, args.field) for seed, path in runs}
     if args.rows is not None:
         for seed, path in runs:

@@ -44,12 +44,14 @@ error too, above its ``ERROR:`` line.
 This module imports nothing heavy (no torch, no ESPnet): every CLI imports it, ``stage_marker`` once per stage.
 """
 
+import argparse
 import functools
 import logging
 import os
 import sys
 import traceback
-from typing import Callable, Optional, Sequence, Tuple, Type, Union
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Tuple, Type, Union
 
 from espnet_ext.checkpoint_io import CorruptCheckpointError
 from espnet_ext.fileio.kaldi_map import DataDirError
@@ -152,3 +154,17 @@ def cli_main(log_level: Level = logging.INFO, configure_logging: bool = True,
         return wrapper
 
     return decorate
+
+
+def named_paths(items: Sequence[str], parser: argparse.ArgumentParser, form: str, kind: str) -> Dict[str, Path]:
+    """``NAME=PATH`` positional arguments as {name: path} in their order; ``parser.error`` for an item not of
+    the ``form`` (e.g. ``SEED=RESULTS_JSON``) or a ``kind`` (e.g. ``seed``) named twice."""
+    out: Dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"'{item}' is not {form}")
+        if name in out:
+            parser.error(f"{kind} '{name}' given twice")
+        out[name] = Path(path)
+    return out
