@@ -150,6 +150,44 @@ def test_changed_options_redo_every_stage_they_reach(recipe_run, tmp_path):
     assert recorded["file:model"] == file_digest(new / "valid.acc.ave.pth")
 
 
+def test_diagnostics_of_stages_4_and_5_and_an_infeasible_front_end_stops(recipe_run, tmp_path):
+    """Issue 16's diagnostics in every recipe of the runner: stage 4 writes the per-language token coverage,
+    stage 5 the CTC feasibility of its config's front end, and stops before training when the front end leaves
+    too few frames for more than --ctc_feasibility_threshold of the utterances."""
+    work, _ = recipe_run
+    stats = work / "exp" / "asr_stats_bpe_unigram300"
+    coverage = json.loads((stats / "token_coverage.json").read_text())
+    assert {row["language"] for row in coverage["rows"] if row["language"] != "all"} == {"en", "es", "ru"}
+    assert (stats / "token_coverage.png").stat().st_size > 0
+    feasible = json.loads((experiment(work) / "ctc_feasibility.json").read_text())
+    assert feasible["input_layer"] == "conv2d" and set(feasible["sets"]) == {"train", "dev"}
+    assert feasible["sets"]["train"]["infeasible"] == 0
+
+    # 100 frames per second -> 12.5 after conv2d8: fewer than some micro utterances' tokens (+ repeats) need
+    conf = yaml.safe_load((REPO / "conf" / "tuning" / "train_smt_transformer_cpu.yaml").read_text())
+    conf["encoder_conf"]["input_layer"] = "conv2d8"
+    bad = tmp_path / "train_conv2d8.yaml"
+    bad.write_text(yaml.safe_dump(conf))
+    check = subprocess.run(
+        [sys.executable, "-m", "espnet_ext.bin.ctc_feasibility", "--config", str(bad), "--token_type", "bpe",
+         "--bpemodel", str(work / "data" / "token_list" / "bpe_unigram300" / "bpe.model"), "--threshold", "1",
+         "--set", f"train={stats / 'train' / 'speech_shape'},{work / 'dump' / 'fbank' / 'train' / 'text'}",
+         "--out_json", str(tmp_path / "f.json")], env=ENV, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr[-2000:]
+    report = json.loads((tmp_path / "f.json").read_text())
+    share = report["sets"]["train"]["infeasible_share"]
+    assert share > 0.0  # the micro corpus at conv2d8: some utterances need more frames than it leaves
+    threshold = f"{share / 2:.4f}"
+    proc = run_recipe(work, "--stage", "5", "--stop_stage", "5", "--asr_config", str(bad), "--asr_tag", "conv2d8",
+                      "--ctc_feasibility_threshold", threshold, timeout=300)
+    assert proc.returncode != 0
+    assert "ERROR: train: " in proc.stderr and "too long for CTC with input_layer conv2d8" in proc.stderr
+    assert "stage 5: the front end of" in proc.stderr and "--ctc_feasibility_threshold 1" in proc.stderr
+    assert not (work / "exp" / "asr_conv2d8" / "train.log").exists()  # stopped before training
+    assert json.loads((work / "exp" / "asr_conv2d8" / "ctc_feasibility.json").read_text())["sets"]["train"][
+        "infeasible_share"] == share
+
+
 def test_two_process_cpu_ddp_training_through_the_recipe(recipe_run):
     """Issue 18: --train_nproc 2 trains with ESPnet's DDP over two gloo processes (torch.distributed.run)."""
     work, _ = recipe_run

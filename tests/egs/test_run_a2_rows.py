@@ -22,6 +22,7 @@ def run(*args):
     (["--parallel", "0"], "--parallel must be a positive integer, got '0'"),
     (["--seed", "-1"], "--seed must be a non-negative integer, got '-1'"),
     (["--seed", "one"], "--seed must be a non-negative integer, got 'one'"),
+    (["--decode_sets", ""], "--decode_sets must name at least one data set"),
     (["--rows", "smt smt_mbert", "--pretrained_path", "/nonexistent/e5"],
      "row smt_mbert needs a pretrained LM: --pretrained_path '/nonexistent/e5' has no config.json"),
 ])
@@ -42,5 +43,6 @@ def test_missing_statistics_name_the_stage_to_run_and_create_nothing():
 def test_help_lists_the_options():
     proc = run("--help")
     assert proc.returncode == 0
-    for option in ("--rows", "--parallel", "--ngpu", "--nj", "--pretrained_path", "--seed", "seed_summary"):
+    for option in ("--rows", "--parallel", "--ngpu", "--nj", "--pretrained_path", "--seed", "seed_summary",
+                   "--train_args", "--decode_sets", "a2_rows_lang_balanced_alpha0.5"):
         assert option in proc.stdout

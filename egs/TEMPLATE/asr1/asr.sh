@@ -11,8 +11,9 @@
 #        (cmd.sh's cmd_backend=slurm) one ${train_cmd} job per data set
 #     3  vocabulary: SentencePiece (unigram) model + ESPnet token list from the training transcripts, and the token
 #        priors of A2 eq. 6 (used by Adjust-Train models and Adjust-Inference decoding)
-#     4  shape / statistics collection (ESPnet collect_stats)
-#     5  training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP; --train_nproc N: DDP over N CPU processes)
+#     4  shape / statistics collection (ESPnet collect_stats), then the token coverage of the test sets per language
+#     5  the CTC feasibility check of --asr_config's front end (stops above --ctc_feasibility_threshold), then
+#        training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP; --train_nproc N: DDP over N CPU processes)
 #     6  decoding: joint CTC/attention batch beam search, --inference_nj jobs run by ${decode_cmd}
 #     7  scoring: CER per language + average (and WER), results.md / results.json / PNG; LID accuracy (lid.*)
 #     8  packing: <exp>/<inference_model>.zip, one file that espnet_ext.bin.transcribe takes (raw audio in)
@@ -65,6 +66,7 @@ inference_config=       # decoding YAML (required for stage 6)
 inference_tag=          # decoding name (default: config name + model + --inference_args)
 inference_args=         # extra options for espnet_ext.bin.asr_inference
 inference_model=valid.acc.ave.pth  # model file in the experiment dir used for decoding
+ctc_feasibility_threshold=0.01   # stage 5 stops when a larger share of train/valid utterances cannot be CTC-aligned
 datadir=data            # Kaldi-style data dirs
 dumpdir=dump            # features
 expdir=exp              # experiments
@@ -234,7 +236,33 @@ asr_stats() {
     # shellcheck disable=SC2046
     ${python} -m espnet_ext.bin.asr_train --collect_stats true --ngpu 0 --num_workers 0 \
         $(common_train_opts) --batch_type unsorted --batch_size 20 --output_dir "${stats_dir}" ${asr_args}
+    asr_token_coverage
     marker commit --dir "${stats_dir}"
+}
+
+# Token coverage of the test sets by the training transcripts, per language (docs/diagnostics.md): the share of
+# test tokens never seen in training is a floor on their error rate. -> ${stats_dir}/token_coverage.{md,json,png}
+asr_token_coverage() {
+    local s tests=() tok=(--token_type char)
+    for s in ${valid_set} ${test_sets}; do tests+=("${feats_dir}/${s}"); done
+    [ "${token_type}" != bpe ] || tok=(--token_type bpe --bpemodel "${bpemodel}")
+    log "Stage 4: token coverage of ${valid_set} ${test_sets} -> ${stats_dir}/token_coverage.{md,json,png}"
+    ${python} -m espnet_ext.bin.token_coverage "${tok[@]}" --train "${feats_dir}/${train_set}" --test "${tests[@]}" \
+        --out "${stats_dir}/token_coverage" > /dev/null || die "stage 4: token coverage report failed"
+}
+
+# Can CTC align every train/valid utterance with the front end of --asr_config (docs/diagnostics.md)? ESPnet
+# zeroes an infinite CTC loss, so an utterance with fewer encoder frames than it needs trains nothing in the CTC
+# branch, silently. Stops above --ctc_feasibility_threshold. -> ${asr_exp}/ctc_feasibility.json
+asr_ctc_feasibility() {
+    local tok=(--token_type char)
+    [ "${token_type}" != bpe ] || tok=(--token_type bpe --bpemodel "${bpemodel}")
+    log "Stage 5: CTC feasibility of ${asr_config##*/} -> ${asr_exp}/ctc_feasibility.json"
+    ${python} -m espnet_ext.bin.ctc_feasibility --config "${asr_config}" "${tok[@]}" --token_list "${token_list}" \
+        --set "${train_set}=${stats_dir}/train/speech_shape,${feats_dir}/${train_set}/text" \
+        --set "${valid_set}=${stats_dir}/valid/speech_shape,${feats_dir}/${valid_set}/text" \
+        --threshold "${ctc_feasibility_threshold}" --out_json "${asr_exp}/ctc_feasibility.json" \
+        || die "stage 5: the front end of ${asr_config} leaves too few frames for CTC (see above); change its input_layer or pass --ctc_feasibility_threshold 1 to train anyway"
 }
 
 # train_launcher: the command that starts a training (its DDP options in ${dist_opts}). ESPnet spawns one process
@@ -265,6 +293,7 @@ asr_train() {
     train_launcher
     [ "${action}" != redo ] || rm -rf "${asr_exp}"
     mkdir -p "${asr_exp}"
+    asr_ctc_feasibility
     [ "${action}" = resume ] || marker start --dir "${asr_exp}" --partial .started
     # ESPnet resumes from ${asr_exp}/checkpoint.pth when present (--resume true).
     # shellcheck disable=SC2046,SC2086

@@ -23,7 +23,6 @@ finetune_config=        # fine-tuning YAML
 iters_per_epoch=50      # equal budget: iterations per epoch for every mode
 train_args=             # extra options for every training run (e.g. "--max_epoch 1")
 seed=                   # ESPnet --seed of stage 5; set -> experiments asr_<mode>_seed<N>, tables results_seed<N>
-ctc_feasibility_threshold=0.01   # stage 4 stops when more training utterances than this share cannot be CTC-aligned
 # ---- end of options
 
 stages[4]=cs_stats; stages[5]=cs_train; stages[6]=cs_decode; stages[7]=cs_score; stages[8]=cs_pack

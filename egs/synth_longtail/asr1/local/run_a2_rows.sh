@@ -6,7 +6,8 @@
 #   local/run_a2_rows.sh [--corpus benchmark] [--rows "smt bs ..."] [--parallel 1] [--ngpu 0] [--nj 2]
 #                        [--adjust_inference "smt bs bs_dual_adapters"] [--sweep_row bs_dual_adapters]
 #                        [--taus 0,0.1,0.2,0.3,0.5,0.7,1.0] [--nbpe 300] [--python python3]
-#                        [--pretrained_path downloads/e5_small_hf] [--seed N]
+#                        [--pretrained_path downloads/e5_small_hf] [--seed N] [--train_args "..."]
+#                        [--decode_sets "test"]
 #   --rows      row names of conf/a2_rows.tsv (default: the rows of ORDER below); each trains its config there
 #               (conf/tuning_pretrained/ for the Table 2 rows smt_mbert ... a2_mbert;
 #               "A2 with XLM-R" is a2_mbert with an XLM-R checkpoint as --pretrained_path)
@@ -19,6 +20,10 @@
 #   --adjust_inference / --sweep_row apply to those of --rows that they name
 #   --seed      ESPnet's training seed (default: its own, 0); rows then go to exp/<corpus>/asr_<conf>_seedN/ and
 #               the tables to exp/<corpus>/a2_rows_seedN/, so runs of several seeds sit side by side
+#   --train_args  extra training options for every row (e.g. "--lang_balanced_alpha 0.5" for a sweep); they name
+#               the experiments as the runner names its --asr_args (asr_<conf>_lang_balanced_alpha0.5[_seedN],
+#               tables in a2_rows_lang_balanced_alpha0.5[_seedN]/), so the points of a sweep sit side by side
+#   --decode_sets data sets each row decodes and scores (default: test; "dev test" for a sweep read on dev)
 # Writes exp/<corpus>/a2_rows/{table1.md,table1.json,table1.png,tau_sweep/...} and logs to exp/<corpus>/a2_rows/logs/.
 # table1.json of several seeds: python -m paper_results.seed_summary --field "" 1=.../a2_rows_seed1/table1.json ...
 set -euo pipefail
@@ -53,13 +58,18 @@ adjust_inference="smt bs bs_dual_adapters"   # rows also decoded with Adjust-Inf
 sweep_row=bs_dual_adapters   # row whose dev set is decoded over --taus (Fig. 9)
 taus=0,0.1,0.2,0.3,0.5,0.7,1.0   # tau values of the sweep
 tau=0.3                 # tau of the Adjust-Inference decodes
+train_args=             # extra training options for every row; they name the experiments and the tables dir
+decode_sets=test        # data sets each row decodes and scores
 # ---- end of options
 parse_options "${self}" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 in_list() { local x; for x in $2; do [ "${x}" = "$1" ] && return 0; done; return 1; }
 [ "${parallel}" -ge 1 ] 2>/dev/null || die "--parallel must be a positive integer, got '${parallel}'"
 [ -z "${seed}" ] || [[ "${seed}" =~ ^[0-9]+$ ]] || die "--seed must be a non-negative integer, got '${seed}'"
-suffix=${seed:+_seed${seed}}
+# the runner's args_tag: "--lang_balanced_alpha 0.5" -> "_lang_balanced_alpha0.5"
+args_suffix=$(printf '%s' "${train_args}" | sed -e 's/--/_/g' -e 's/[^A-Za-z0-9_.+-]//g')
+suffix=${args_suffix}${seed:+_seed${seed}}
+[ -n "${decode_sets}" ] || die "--decode_sets must name at least one data set"
 for r in ${rows}; do
     [ -n "${ROWS[${r}]:-}" ] || die "unknown row '${r}' (known: $(echo ${ORDER} ${PRETRAINED_ORDER}))"
     if in_list "${r}" "${PRETRAINED_ORDER}" && [ ! -f "${pretrained_path}/config.json" ]; then
@@ -71,7 +81,8 @@ prior=data/${corpus}/token_list/bpe_unigram${nbpe}/token_prior.txt  # stage 3 (A
 [ -f "${expdir}/asr_stats_bpe_unigram${nbpe}/.done" ] || die "${expdir} has no statistics: run ./run.sh --corpus ${corpus} --stop_stage 4 first"
 mkdir -p "${out}/logs"
 # the A2 paper's decoding (beam 10, CTC weight 0.5, no length bonus) for every corpus, the demo included
-common=(--corpus "${corpus}" --inference_config "${root}/conf/decode_asr.yaml" --nbpe "${nbpe}" --ngpu "${ngpu}" --inference_ngpu "$((ngpu > 0 ? 1 : 0))" --nj "${nj}" --python "${python}")
+common=(--corpus "${corpus}" --inference_config "${root}/conf/decode_asr.yaml" --nbpe "${nbpe}" --ngpu "${ngpu}"
+        --inference_ngpu "$((ngpu > 0 ? 1 : 0))" --nj "${nj}" --python "${python}" --test_sets "${decode_sets}")
 
 
 # run_row NAME: stages 5-7 of one row, then (if asked for this row) its Adjust-Inference decode (Table 5: the
@@ -83,6 +94,7 @@ run_row() {
     if in_list "${r}" "${PRETRAINED_ORDER}"; then  # A2 Sec. 2.3: the decoder starts from a local pretrained LM
         asr_args="--decoder_conf pretrained_path=$(realpath "${pretrained_path}")"
     fi
+    [ -z "${train_args}" ] || asr_args+=" ${train_args}"
     [ -z "${seed}" ] || asr_args+=" --seed ${seed}"
     local extra=(--asr_tag "${tag}${suffix}" --asr_args "${asr_args}")
     ./run.sh "${common[@]}" --stage 5 --stop_stage 7 --asr_config "${conf}" "${extra[@]}" > "${out}/logs/${r}.log" 2>&1 \
