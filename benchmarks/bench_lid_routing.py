@@ -16,8 +16,9 @@ to ``lang``); the output length is fixed (``maxlenratio`` < 0), so every routing
 steps whatever its untrained hypotheses.
 
 Training: ``train_a2_bs_dual_adapters_cpu.yaml`` against ``train_a2_bs_dual_adapters_lid_cpu.yaml`` (the same
-model plus ``lid_weight: 0.1``: the head and the extra encoder pass, forward and backward), Adam, on the same
-random balanced batches (one utterance of each language, as benchmarks.bench_adapters); peak memory of a step
+model plus ``lid_weight: 0.1``: the head and the extra pass through the encoder layers, forward and backward;
+and the same with the cheaper LID passes of ``model_conf.lid_layers: 1`` and/or ``lid_encoder_grad: false``),
+Adam, on the same random balanced batches (one utterance of each language, as benchmarks.bench_adapters); peak memory of a step
 as there.
 
 In every repeat the variants run back to back in an order rotated from repeat to repeat, after untimed
@@ -50,6 +51,14 @@ PLAIN_CONFIG = REPO / "conf/tuning/train_a2_bs_dual_adapters_cpu.yaml"
 LID_CONFIG = REPO / "conf/tuning/train_a2_bs_dual_adapters_lid_cpu.yaml"
 ROUTINGS = ("oracle", "hard", "soft")
 PLAIN, WITH_LID = "no LID head", "LID head"
+# the LID pass's cost options (model_conf, docs/lid_routing.md) on top of LID_CONFIG: variant -> task options
+LID_VARIANTS = {
+    WITH_LID: [],
+    "LID head, lid_layers 1": ["--model_conf", "lid_layers=1"],
+    "LID head, lid_encoder_grad false": ["--model_conf", "lid_encoder_grad=false"],
+    "LID head, lid_layers 1 + lid_encoder_grad false": ["--model_conf", "lid_layers=1",
+                                                        "--model_conf", "lid_encoder_grad=false"],
+}
 GOALS = {"decoding": 1.10, "training": 1.05}
 
 
@@ -124,12 +133,13 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     from espnet_ext.train.task_optimizer import task_optimizer
 
     langs = A2_LANGUAGES
-    configs = {PLAIN: PLAIN_CONFIG, WITH_LID: LID_CONFIG}
+    configs = {PLAIN: PLAIN_CONFIG, **{name: LID_CONFIG for name in LID_VARIANTS}}
     models, optimizers = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in configs.items():
             logger.info("training: building %s from %s", name, config.name)
-            models[name] = build(config, opts.vocab, langs, Path(tmp), opts.dim).to(opts.device).train()
+            models[name] = build(config, opts.vocab, langs, Path(tmp), opts.dim,
+                                 extra_args=LID_VARIANTS.get(name, [])).to(opts.device).train()
             optimizers[name] = task_optimizer(models[name])  # optim: adam, as the training confs build it
     gen = torch.Generator().manual_seed(0)
     balanced = torch.arange(len(langs))  # one utterance of every language: the BS batch of the configs
@@ -149,11 +159,13 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     batch = make_batch(balanced, opts.frames, opts.text_len, opts.vocab, gen, opts.device, dim=opts.dim)
     memory = {n: peak_step_memory(models[n], optimizers[n], batch, opts.device) / 2**20 for n in names}
     params = {n: sum(p.numel() for p in models[n].parameters()) for n in names}
-    rows = _timed_rows("training", PLAIN, [WITH_LID], wall, cpu, "s", "step time")
-    rows.append(compare("training", "peak memory", PLAIN, WITH_LID, [memory[PLAIN]], [memory[WITH_LID]], "MiB"))
+    rows = _timed_rows("training", PLAIN, list(LID_VARIANTS), wall, cpu, "s", "step time")
+    for name in LID_VARIANTS:
+        rows.append(compare("training", "peak memory", PLAIN, name, [memory[PLAIN]], [memory[name]], "MiB"))
     rows.append(compare("training", "parameters", PLAIN, WITH_LID, [params[PLAIN]], [params[WITH_LID]], "params"))
-    details = {n: {"config": str(configs[n].relative_to(REPO)), "params": params[n], "peak_memory_mib": memory[n],
-                   "step_wall_s": wall[n], "step_cpu_s": cpu[n]} for n in names}
+    details = {n: {"config": str(configs[n].relative_to(REPO)), "options": LID_VARIANTS.get(n, []),
+                   "params": params[n], "peak_memory_mib": memory[n], "step_wall_s": wall[n], "step_cpu_s": cpu[n]}
+               for n in names}
     settings = {"batch": f"{len(langs)} utterances, one per language", "frames": opts.frames,
                 "feature_dim": opts.dim, "text_len": opts.text_len, "vocab": opts.vocab,
                 "warm-up steps": opts.warmup, "timed steps": opts.steps}
@@ -165,7 +177,11 @@ def headline_ratios(rows: List[Dict]) -> Dict[str, float]:
     wanted = {("decoding", "hard", "decoding time (wall)"): "decode_hard_vs_oracle",
               ("decoding", "soft", "decoding time (wall)"): "decode_soft_vs_oracle",
               ("training", WITH_LID, "step time (wall)"): "train_step_lid_vs_plain",
-              ("training", WITH_LID, "peak memory"): "train_peak_memory_lid_vs_plain"}
+              ("training", WITH_LID, "peak memory"): "train_peak_memory_lid_vs_plain",
+              ("training", "LID head, lid_layers 1", "step time (wall)"): "train_step_lid_layers1_vs_plain",
+              ("training", "LID head, lid_encoder_grad false", "step time (wall)"): "train_step_lid_nograd_vs_plain",
+              ("training", "LID head, lid_layers 1 + lid_encoder_grad false", "step time (wall)"):
+                  "train_step_lid_layers1_nograd_vs_plain"}
     return {wanted[r["section"], r["variant"], r["metric"]]: r["ratio"] for r in rows
             if (r["section"], r["variant"], r["metric"]) in wanted}
 
@@ -175,7 +191,9 @@ def render_markdown(result: Dict) -> str:
     goals = [f"decoding time hard / oracle {ratio['decode_hard_vs_oracle']:.3f}, soft / oracle "
              f"{ratio['decode_soft_vs_oracle']:.3f} (goal <= {GOALS['decoding']:.2f})",
              f"training step with / without the LID head {ratio['train_step_lid_vs_plain']:.3f} "
-             f"(goal <= {GOALS['training']:.2f})"]
+             f"(goal <= {GOALS['training']:.2f}); with lid_layers 1 {ratio['train_step_lid_layers1_vs_plain']:.3f}, "
+             f"with lid_encoder_grad false {ratio['train_step_lid_nograd_vs_plain']:.3f}, with both "
+             f"{ratio['train_step_lid_layers1_nograd_vs_plain']:.3f}"]
     lines = ["# Decoding without a language tag: cost of the LID routing (issue 20)", "",
              f"Command: `{result['command']}`; total wall time {result['total_wall_s']:.0f} s. Ratios are "
              "variant / baseline per repeat (median, IQR), the variants alternated in a rotated order; "

@@ -40,11 +40,15 @@ class MultilingualASRModel(ESPnetASRModel):
             from the CTC forced alignment; routes the encoder adapters per frame, for code-switching).
         lid_script_languages: ``frame`` level: written script -> language (default ``{han: zh, latin: en}``,
             scripts of espnet_ext.asr.lid.frame_lid_targets.SCRIPTS); a token's language is its script's.
+        lid_layers: encoder layers of the LID head's language-agnostic pass (None: all); fewer make the pass
+            cheaper (docs/lid_routing.md).  ``utterance`` level only.
+        lid_encoder_grad: False: the LID pass runs without autograd and the LID loss trains the head only.
         *args, **kwargs: everything ``ESPnetASRModel`` takes (ctc_weight, lsm_weight, ...).
     """
 
     def __init__(self, *args, languages: Optional[List[str]] = None, lid_weight: float = 0.0,
-                 lid_level: str = "utterance", lid_script_languages: Optional[Dict[str, str]] = None, **kwargs):
+                 lid_level: str = "utterance", lid_script_languages: Optional[Dict[str, str]] = None,
+                 lid_layers: Optional[int] = None, lid_encoder_grad: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         if not languages:
             raise ValueError("model_conf.languages must list the model's languages, e.g. [en, fr, zh]")
@@ -55,13 +59,23 @@ class MultilingualASRModel(ESPnetASRModel):
             raise ValueError(f"model_conf.lid_weight must be >= 0, got {lid_weight}")
         if lid_level not in LEVELS:
             raise ValueError(f"model_conf.lid_level must be one of {LEVELS}, got '{lid_level}'")
+        if not isinstance(lid_encoder_grad, bool):
+            raise ValueError(f"model_conf.lid_encoder_grad must be true or false, got {lid_encoder_grad!r}")
+        if lid_layers is not None and (isinstance(lid_layers, bool) or not isinstance(lid_layers, int)):
+            raise ValueError(f"model_conf.lid_layers must be an integer number of encoder layers, got {lid_layers!r}")
+        if lid_weight == 0 and (lid_layers is not None or not lid_encoder_grad):
+            raise ValueError("model_conf.lid_layers and lid_encoder_grad configure the LID head's pass, and "
+                             "lid_weight 0 builds no head: set lid_weight > 0 or drop them")
+        if lid_layers is not None and lid_level == "frame":
+            raise ValueError("model_conf.lid_layers needs lid_level 'utterance': the frame targets come from the "
+                             "CTC alignment of the LID pass, which needs every encoder layer")
         self.lid_weight = float(lid_weight)
         self.lid_head: Optional[LanguageIdHead] = None
         self.lid_router: Optional[LidRouter] = None
         self.lid_loss: Optional[LidLoss] = None
         if self.lid_weight > 0:
             self.lid_head = LanguageIdHead(self.encoder.output_size(), len(self.languages))
-            self.lid_router = LidRouter(self, lid_level)
+            self.lid_router = LidRouter(self, lid_level, lid_layers, lid_encoder_grad)
             self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
 
     def set_lang_routing(self, routing: Optional[str]) -> None:

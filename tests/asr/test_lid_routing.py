@@ -216,3 +216,62 @@ def test_frame_level_lid_trains_and_routes_the_encoder_adapters_per_frame():
             assert torch.allclose(w.sum(-1), torch.ones(3, x.shape[1]))
             decoder_w = model.decoder.decoders[0].adapter.routing_weights(3)
             assert decoder_w.shape == (3, 1, 3) and torch.allclose(decoder_w[:, 0], lid.posteriors("frame"))
+
+
+def count_calls(modules):
+    calls = [0] * len(modules)
+    for i, m in enumerate(modules):
+        m.register_forward_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+    return calls
+
+
+@pytest.mark.parametrize("lid_layers", [None, 1])
+def test_lid_pass_shares_the_input_layer_and_runs_lid_layers_layers(lid_layers):
+    """The input layer runs once per forward (both passes start from its output); pass 1 runs the first
+    ``lid_layers`` layers with the common adapters only, and the head reads them after the final LayerNorm."""
+    model = build(lid_layers=lid_layers).eval()
+    enc = model.encoder
+    calls = count_calls([enc.embed, *enc.encoders])
+    x, lens = batch()["speech"], batch()["speech_lengths"]
+    with torch.no_grad():
+        out, lid = encode(model, x, lens, torch.tensor([0, 2, 1]))
+    assert calls == ([1, 2, 2] if lid_layers is None else [1, 2, 1])
+    plain = MultilingualASRModel(**parts(), languages=LANGS).eval()
+    plain.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        for m in plain.conditioned_modules():
+            m.switch_language_off()
+        h, masks = plain.encoder.embed_input(x, lens)
+        for layer in list(plain.encoder.encoders)[:lid_layers]:
+            h, masks = layer(h, masks)
+        assert torch.equal(lid.features, plain.encoder.after_norm(h))
+        with plain.language_context(torch.tensor([0, 2, 1]), 3):
+            assert torch.equal(out, plain.encode(x, lens)[0])  # the real pass: oracle, as without the head
+
+
+def test_lid_encoder_grad_false_trains_the_head_only_from_the_lid_loss():
+    model = build(lid_weight=0.5, lid_layers=1, lid_encoder_grad=False).train()
+    loss, stats, _ = model(**batch())
+    lid = model.lid_router.last
+    assert not lid.features.requires_grad
+    model.zero_grad()
+    lid_loss, _ = model.lid_loss(lid, torch.tensor([0, 2, 1]), batch()["text"], batch()["text_lengths"])
+    lid_loss.backward(retain_graph=True)
+    assert model.lid_head.linear.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for n, p in model.named_parameters() if not n.startswith("lid_head."))
+    loss.backward()  # the ASR part still trains the encoder
+    assert model.encoder.encoders[0].feed_forward.w_1.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(lid_layers=0), "model_conf.lid_layers must be between 1 and the encoder's 2 layers, got 0"),
+    (dict(lid_layers=3), "model_conf.lid_layers must be between 1 and the encoder's 2 layers, got 3"),
+    (dict(lid_layers=True), "model_conf.lid_layers must be an integer number of encoder layers, got True"),
+    (dict(lid_layers=1, lid_level="frame"), "model_conf.lid_layers needs lid_level 'utterance'"),
+    (dict(lid_encoder_grad="no"), "model_conf.lid_encoder_grad must be true or false, got 'no'"),
+    (dict(lid_weight=0.0, lid_layers=1), "lid_weight 0 builds no head: set lid_weight > 0 or drop them"),
+])
+def test_bad_lid_pass_options_are_config_errors(kw, message):
+    kw = {"lid_weight": 0.5, **kw}
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        MultilingualASRModel(**parts(), languages=LANGS, **kw)

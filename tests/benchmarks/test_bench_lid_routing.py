@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import bench_lid_routing
 
-pytestmark = pytest.mark.slow  # builds three models, decodes and trains: not in the fast subset
+pytestmark = pytest.mark.slow  # builds six models, decodes and trains: not in the fast subset
 
 
 def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
@@ -18,13 +18,15 @@ def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
                                    "--decode_repeats", "1", "--maxlen", "2", "--beam_size", "2"]) == 0
     result = json.loads((out / "bench_lid_routing.json").read_text(encoding="utf-8"))
     assert set(result["ratio"]) == {"decode_hard_vs_oracle", "decode_soft_vs_oracle", "train_step_lid_vs_plain",
-                                    "train_peak_memory_lid_vs_plain"}
+                                    "train_peak_memory_lid_vs_plain", "train_step_lid_layers1_vs_plain",
+                                    "train_step_lid_nograd_vs_plain", "train_step_lid_layers1_nograd_vs_plain"}
     assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in result["ratio"].values())
     for key in ("command", "device", "machine", "settings", "rows", "details", "total_wall_s"):
         assert key in result, key
     assert {"cpu_model", "usable_cores", "torch_threads", "date"} <= set(result["machine"])
     assert set(result["details"]["decoding"]) == {"oracle", "hard", "soft"}
-    assert set(result["details"]["training"]) == {bench_lid_routing.PLAIN, bench_lid_routing.WITH_LID}
+    assert set(result["details"]["training"]) == {bench_lid_routing.PLAIN, *bench_lid_routing.LID_VARIANTS}
+    assert result["details"]["training"]["LID head, lid_layers 1"]["options"] == ["--model_conf", "lid_layers=1"]
     lid, plain = (result["details"]["training"][n] for n in (bench_lid_routing.WITH_LID, bench_lid_routing.PLAIN))
     # the head is one linear map from the encoder width (144) to the 11 languages
     assert lid["params"] - plain["params"] == 144 * 11 + 11
@@ -34,6 +36,7 @@ def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
     md = (out / "bench_lid_routing.md").read_text(encoding="utf-8")
     assert "| decoding | decoding time (wall) | oracle | soft |" in md
     assert "| training | step time (wall) | no LID head | LID head |" in md
+    assert "| training | step time (wall) | no LID head | LID head, lid_layers 1 + lid_encoder_grad false |" in md
     assert "## Machine" in md and "goal <= 1.10" in md and "goal <= 1.05" in md
 
 

@@ -15,12 +15,21 @@ and a fresh encoder equals ESPnet's ``TransformerEncoder`` with the same shared 
 the layers comes from ``TransformerEncoder`` (input layer, positional encoding, final LayerNorm); the layers
 are ESPnet ``EncoderLayer`` objects whose forward inserts the adapter, so the shared parameters keep
 ESPnet's names and a stock transformer checkpoint loads into this encoder.
+
+A LID head's language-agnostic first pass (espnet_ext/asr/lid/lid_router.py) runs between the input layer and
+the layers (``before_layers``): the input layer has no language conditioning, so both passes share its output
+and it runs once per forward (on the CPU confs it is about half of the encoder's compute).
 """
 
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
+from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
 from espnet.nets.pytorch_backend.transformer.encoder_layer import EncoderLayer
+from espnet.nets.pytorch_backend.transformer.subsampling import (Conv1dSubsampling2, Conv2dSubsampling,
+                                                                 Conv2dSubsampling1, Conv2dSubsampling2,
+                                                                 Conv2dSubsampling6, Conv2dSubsampling8,
+                                                                 TooShortUttError, check_short_utt)
 from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
 from typeguard import typechecked
 
@@ -141,3 +150,34 @@ class AdapterTransformerEncoder(TransformerEncoder):
         )
         # eq. 13 in every layer; the adapter is built before its layer is wrapped, as a fixed seed expects
         wrap_layers(self.encoders, lambda layer: _AdapterEncoderLayer(layer, adapters.new_adapter(output_size)))
+        # Set by a LID router: called with the input layer's output (xs (B, T', D), masks (B, 1, T')) before the
+        # layers run, to run the LID pass on it and route the layers' adapters. None: ESPnet's forward as is.
+        self.before_layers: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None
+
+    def embed_input(self, xs_pad: torch.Tensor, ilens: torch.Tensor,
+                    masks: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The input layer (subsampling + positional encoding) as ESPnet's forward applies it -> (xs, masks)."""
+        masks = (~make_pad_mask(ilens)[:, None, :]).to(xs_pad.device) if masks is None else ~masks[:, None, :]
+        if self.embed is None:
+            return xs_pad, masks
+        subsampling = (Conv2dSubsampling, Conv1dSubsampling2, Conv2dSubsampling1, Conv2dSubsampling2,
+                       Conv2dSubsampling6, Conv2dSubsampling8)
+        if not isinstance(self.embed, subsampling):
+            return self.embed(xs_pad), masks
+        too_short, limit = check_short_utt(self.embed, xs_pad.size(1))
+        if too_short:
+            raise TooShortUttError(f"has {xs_pad.size(1)} frames and is too short for subsampling (it needs more "
+                                   f"than {limit} frames), return empty results", xs_pad.size(1), limit)
+        return self.embed(xs_pad, masks)
+
+    def forward(self, xs_pad: torch.Tensor, ilens: torch.Tensor, prev_states: Optional[torch.Tensor] = None,
+                masks: Optional[torch.Tensor] = None, ctc=None, return_all_hs: bool = False):
+        if self.before_layers is None or return_all_hs or len(self.interctc_layer_idx) > 0:
+            return super().forward(xs_pad, ilens, prev_states, masks, ctc, return_all_hs)
+        xs, masks = self.embed_input(xs_pad, ilens, masks)
+        self.before_layers(xs, masks)  # the LID pass on the shared input-layer output, then the routing
+        for layer in self.encoders:  # as ESPnet's forward: each layer in turn
+            xs, masks = layer(xs, masks)
+        if self.normalize_before:
+            xs = self.after_norm(xs)
+        return xs, masks.squeeze(1).sum(1), None

@@ -11,13 +11,18 @@ first.  The loop is broken with two encoder passes on the same features:
          soft    the posterior itself (language adapters mixed, the common adapter always on).
 
 Decoder adapters get the utterance-level choice (a frame-level posterior is averaged over the valid frames).
-Cost: one extra encoder pass per utterance (training: forward and backward).  An encoder without
-language-specific adapters (plain transformer, decoder adapters only) needs no second pass: the head reads
-its one output.  Training routes by the tag (oracle) and trains the head on the pass-1 features, which are
-exactly what the head sees at inference.
+Cost: the encoder layers run twice (training: forward and backward), the input layer once: an
+``adapter_transformer`` encoder calls ``before_layers`` with its input layer's output, which has no language
+conditioning, so pass 1 starts from it.  Two options make pass 1 cheaper (model_conf, docs/lid_routing.md):
+``lid_layers: k`` runs only the first k layers in it (the head reads layer k, after the final LayerNorm), and
+``lid_encoder_grad: false`` runs it without autograd (the LID loss then trains the head only).  An encoder
+without language-specific adapters (plain transformer, decoder adapters only) needs no second pass: the head
+reads its one output.  Training routes by the tag (oracle) and trains the head on the pass-1 features, which
+are exactly what the head sees at inference.
 
-The passes run inside ``model.encode`` (ESPnet's, unchanged) through a forward pre-hook (two passes) or a
-forward hook (one pass) on ``model.encoder``, so ESPnet's ``Speech2Text`` and beam search need no change.
+The passes run inside ``model.encode`` (ESPnet's, unchanged), so ESPnet's ``Speech2Text`` and beam search need
+no change: through the encoder's ``before_layers`` (adapter_transformer), else through a forward pre-hook
+(two whole passes) or a forward hook (one pass) on ``model.encoder``.
 """
 
 from dataclasses import dataclass
@@ -57,10 +62,15 @@ class LidRouter:
     Args:
         model: the multilingual model holding ``encoder``, ``lid_head`` and its conditioned modules.
         level: ``utterance`` (one language per utterance) or ``frame`` (encoder adapters routed per frame).
+        num_layers: encoder layers of the LID pass (None: all); only with the input-layer hook (above).
+        encoder_grad: False runs the LID pass without autograd, so the LID loss trains the head alone.
     """
 
-    def __init__(self, model: torch.nn.Module, level: str):
+    def __init__(self, model: torch.nn.Module, level: str, num_layers: Optional[int] = None,
+                 encoder_grad: bool = True):
         self.level = level
+        self.encoder_grad = encoder_grad
+        self.encoder = model.encoder
         self.lid_head = model.lid_head
         encoder_ids = {id(m) for m in model.encoder.modules()}
         conditioned = [m for m in model.modules() if isinstance(m, LanguageConditioned)]
@@ -74,7 +84,22 @@ class LidRouter:
         self.two_pass = any(m.slots for m in self.encoder_modules)
         self.routing: Optional[str] = None  # None: oracle when a tag is given, else soft
         self.last: Optional[LidOutput] = None
-        if self.two_pass:
+        # the input layer's output is shared by both passes where the encoder offers the hook (and no
+        # intermediate CTC, which its forward leaves to ESPnet's)
+        shared_input = (self.two_pass and hasattr(model.encoder, "before_layers")
+                        and len(getattr(model.encoder, "interctc_layer_idx", [])) == 0)
+        self.num_layers = num_layers
+        if num_layers is not None:
+            if not shared_input:
+                raise ValueError(f"model_conf.lid_layers runs the first layers of an adapter_transformer encoder with "
+                                 f"language-specific adapters in the LID pass; {type(model.encoder).__name__} has "
+                                 "no such pass: leave lid_layers null")
+            if not 1 <= num_layers <= len(model.encoder.encoders):
+                raise ValueError(f"model_conf.lid_layers must be between 1 and the encoder's "
+                                 f"{len(model.encoder.encoders)} layers, got {num_layers}")
+        if shared_input:
+            model.encoder.before_layers = self._lid_pass
+        elif self.two_pass:
             model.encoder.register_forward_pre_hook(self._before_encoder, with_kwargs=True)
         else:
             model.encoder.register_forward_hook(self._after_encoder, with_kwargs=True)
@@ -99,15 +124,34 @@ class LidRouter:
 
     def _run_head(self, out, lengths: torch.Tensor, routing: str, tag: Optional[torch.Tensor]) -> None:
         features = out[0] if isinstance(out, tuple) else out  # (encoder_out, intermediate outputs)
+        if not self.encoder_grad:
+            features = features.detach()  # the LID loss trains the head only
         utt_logits, frame_logits = self.lid_head(features, lengths)
         self.last = LidOutput(utt_logits, frame_logits, lengths, features, routing, tag)
+
+    def _lid_pass(self, xs: torch.Tensor, masks: torch.Tensor) -> None:
+        """Pass 1 from the input layer's output (the encoder's ``before_layers``), then the real pass's routing."""
+        tag = self._given_tag()
+        routing = self._resolve(tag)
+        for m in self.encoder_modules:
+            m.switch_language_off()
+        layers = list(self.encoder.encoders)[:self.num_layers]  # num_layers None: all
+        with torch.set_grad_enabled(self.encoder_grad and torch.is_grad_enabled()):
+            h = xs
+            for layer in layers:
+                h, _ = layer(h, masks)
+            if self.encoder.normalize_before:
+                h = self.encoder.after_norm(h)
+        self._run_head(h, masks.squeeze(1).sum(1), routing, tag)
+        self._route(routing, tag)
 
     def _before_encoder(self, encoder, args, kwargs):
         tag = self._given_tag()
         routing = self._resolve(tag)
         for m in self.encoder_modules:
             m.switch_language_off()
-        out, lengths = encoder.forward(*args, **kwargs)[:2]  # pass 1; .forward: this hook does not re-enter
+        with torch.set_grad_enabled(self.encoder_grad and torch.is_grad_enabled()):
+            out, lengths = encoder.forward(*args, **kwargs)[:2]  # pass 1; .forward: this hook does not re-enter
         self._run_head(out, lengths, routing, tag)
         self._route(routing, tag)
         return None  # pass 2 runs on the unchanged inputs
