@@ -43,12 +43,16 @@ class MultilingualASRModel(ESPnetASRModel):
         lid_layers: encoder layers of the LID head's language-agnostic pass (None: all); fewer make the pass
             cheaper (docs/lid_routing.md).  ``utterance`` level only.
         lid_encoder_grad: False: the LID pass runs without autograd and the LID loss trains the head only.
+        lid_train_routing: how training routes the real pass: ``tag`` (the utterance's language, default) or
+            ``frame_targets`` (``frame`` level: each frame by the language of its reference token, so a
+            code-switched utterance trains the adapters frame routing will use; docs/lid_routing.md).
         *args, **kwargs: everything ``ESPnetASRModel`` takes (ctc_weight, lsm_weight, ...).
     """
 
     def __init__(self, *args, languages: Optional[List[str]] = None, lid_weight: float = 0.0,
                  lid_level: str = "utterance", lid_script_languages: Optional[Dict[str, str]] = None,
-                 lid_layers: Optional[int] = None, lid_encoder_grad: bool = True, **kwargs):
+                 lid_layers: Optional[int] = None, lid_encoder_grad: bool = True, lid_train_routing: str = "tag",
+                 **kwargs):
         super().__init__(*args, **kwargs)
         if not languages:
             raise ValueError("model_conf.languages must list the model's languages, e.g. [en, fr, zh]")
@@ -63,6 +67,12 @@ class MultilingualASRModel(ESPnetASRModel):
             raise ValueError(f"model_conf.lid_encoder_grad must be true or false, got {lid_encoder_grad!r}")
         if lid_layers is not None and (isinstance(lid_layers, bool) or not isinstance(lid_layers, int)):
             raise ValueError(f"model_conf.lid_layers must be an integer number of encoder layers, got {lid_layers!r}")
+        if lid_train_routing not in ("tag", "frame_targets"):
+            raise ValueError(f"model_conf.lid_train_routing must be 'tag' or 'frame_targets', got '{lid_train_routing}'")
+        if lid_train_routing == "frame_targets" and (lid_level != "frame" or lid_weight == 0):
+            raise ValueError("model_conf.lid_train_routing 'frame_targets' routes training by the frame targets of "
+                             "a frame-level LID head: set lid_level frame and lid_weight > 0")
+        self.lid_train_routing = lid_train_routing
         if lid_weight == 0 and (lid_layers is not None or not lid_encoder_grad):
             raise ValueError("model_conf.lid_layers and lid_encoder_grad configure the LID head's pass, and "
                              "lid_weight 0 builds no head: set lid_weight > 0 or drop them")
@@ -77,6 +87,7 @@ class MultilingualASRModel(ESPnetASRModel):
             self.lid_head = LanguageIdHead(self.encoder.output_size(), len(self.languages))
             self.lid_router = LidRouter(self, lid_level, lid_layers, lid_encoder_grad)
             self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
+            self.lid_router.target_fn = self.lid_loss.frame_targets_of
 
     def set_lang_routing(self, routing: Optional[str]) -> None:
         """``oracle`` / ``hard`` / ``soft`` routing of the adapters (None: oracle with a tag, else soft)."""
@@ -132,10 +143,15 @@ class MultilingualASRModel(ESPnetASRModel):
             with self.language_context(lang, speech.shape[0], kwargs.get("utt_id")):
                 return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
         text_in, lengths_in = text.clone(), text_lengths.clone()  # ESPnet's forward edits text in place
-        with self.language_context(lang, speech.shape[0], kwargs.get("utt_id")) as ids:
-            self.lid_router.last = None
-            loss, stats, weight = super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
-            loss_lid, acc_lid = self.lid_loss(self.lid_router.last, ids, text_in, lengths_in)
+        if self.training and self.lid_train_routing == "frame_targets":
+            self.lid_router.train_targets = (text_in, lengths_in)  # the real pass is routed by them
+        try:
+            with self.language_context(lang, speech.shape[0], kwargs.get("utt_id")) as ids:
+                self.lid_router.last = None
+                loss, stats, weight = super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
+                loss_lid, acc_lid = self.lid_loss(self.lid_router.last, ids, text_in, lengths_in)
+        finally:
+            self.lid_router.train_targets = None
         loss = loss + self.lid_weight * loss_lid
         stats.update(loss=loss.detach(), lid_loss=loss_lid.detach().reshape(1), lid_acc=acc_lid.reshape(1))
         return loss, stats, weight

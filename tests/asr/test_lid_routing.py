@@ -275,3 +275,34 @@ def test_bad_lid_pass_options_are_config_errors(kw, message):
     kw = {"lid_weight": 0.5, **kw}
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         MultilingualASRModel(**parts(), languages=LANGS, **kw)
+
+
+def test_frame_targets_route_training_per_frame_by_the_reference_languages():
+    """lid_train_routing frame_targets: each frame's encoder adapters are those of its reference token's
+    language (one-hot), a frame without one takes the LID posterior; the code-switched or mistagged utterance
+    trains the adapters of the languages it is written in, not those of its tag."""
+    model = build(lid_weight=0.5, lid_level="frame", lid_train_routing="frame_targets").train()
+    seen = []
+    adapter = model.encoder.encoders[0].adapter
+    adapter.register_forward_hook(  # the real pass (pass 1 runs the common adapters only: no weights)
+        lambda m, i, o: seen.append(m.routing_weights(3).detach().clone()) if m.lang_weights is not None else None)
+    loss, stats, _ = model(**batch())
+    lid = model.lid_router.last
+    assert lid.routing == "frame_targets" and model.lid_router.train_targets is None
+    targets, (w,) = lid.frame_targets, seen
+    inside = torch.arange(targets.shape[1])[None] < lid.lengths[:, None]
+    assert torch.equal(targets >= 0, inside)  # every utterance aligned: every valid frame has a language
+    en, fr, zh = (LANGS.index(x) for x in ("en", "fr", "zh"))
+    assert set(targets[0][inside[0]].tolist()) == {en}  # "a b"
+    assert set(targets[1][inside[1]].tolist()) == {zh}  # 中文中
+    assert set(targets[2][inside[2]].tolist()) == {en}  # "c", tagged fr
+    assert torch.equal(w[inside], torch.nn.functional.one_hot(targets[inside], 3).float())
+    assert torch.allclose(w[~inside], lid.frame_logits.softmax(-1)[~inside].detach())
+    model.zero_grad()
+    loss.backward()
+    grad = {lang: a.up.weight.grad.abs().sum() for lang, a in zip(LANGS, adapter.lang_adapters.values())}
+    assert grad["en"] > 0 and grad["zh"] > 0 and grad["fr"] < 1e-6 * grad["en"]  # no frame is written in fr
+    with pytest.raises(ValueError, match="lid_train_routing 'frame_targets' routes training by the frame targets"):
+        build(lid_weight=0.5, lid_train_routing="frame_targets")  # utterance level
+    with pytest.raises(ValueError, match="lid_train_routing must be 'tag' or 'frame_targets', got 'frames'"):
+        build(lid_weight=0.5, lid_level="frame", lid_train_routing="frames")

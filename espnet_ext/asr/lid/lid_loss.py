@@ -35,6 +35,14 @@ class LidLoss(torch.nn.Module):
                                                  blank_id=model.blank_id)
         self._ctc = [getattr(model, "ctc", None)]  # a list: not registered as a submodule of this module
 
+    def frame_targets_of(self, features: torch.Tensor, lengths: torch.Tensor, text: torch.Tensor,
+                         text_lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) language of each frame (-1: none) from the CTC forced alignment of the reference under the
+        model's CTC posteriors of ``features`` (no gradient)."""
+        with torch.no_grad():
+            log_probs = self._ctc[0].log_softmax(features.detach())
+            return self.frame_targets(log_probs, lengths, text, text_lengths)
+
     def forward(self, lid, lang_ids: Optional[torch.Tensor], text: torch.Tensor,
                 text_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(loss, accuracy) of the last encoded batch's LID output ``lid`` (a LidOutput)."""
@@ -47,9 +55,9 @@ class LidLoss(torch.nn.Module):
             logits = lid.utterance_logits
             targets = lang_ids.to(logits.device)
         else:
-            with torch.no_grad():
-                log_probs = self._ctc[0].log_softmax(lid.features.detach())
-                frames = self.frame_targets(log_probs, lid.lengths, text, text_lengths)  # (B, T), -1: none
+            frames = lid.frame_targets  # computed for the routing already (lid_train_routing frame_targets)
+            if frames is None:
+                frames = self.frame_targets_of(lid.features, lid.lengths, text, text_lengths)
             keep = frames >= 0
             logits, targets = lid.frame_logits[keep], frames[keep]
         if targets.numel() == 0:

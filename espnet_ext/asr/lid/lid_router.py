@@ -26,7 +26,7 @@ no change: through the encoder's ``before_layers`` (adapter_transformer), else t
 """
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 
@@ -46,6 +46,7 @@ class LidOutput:
     features: torch.Tensor  # (B, T, D) the encoder output the head read
     routing: str  # the routing the real pass used
     tag: Optional[torch.Tensor]  # the given language ids (B,), None without a tag
+    frame_targets: Optional[torch.Tensor] = None  # (B, T) frame languages the training pass was routed by
 
     def posteriors(self, level: str) -> torch.Tensor:
         """(B, L) utterance posteriors; for ``frame`` level the mean of the valid frames' posteriors."""
@@ -84,6 +85,11 @@ class LidRouter:
         self.two_pass = any(m.slots for m in self.encoder_modules)
         self.routing: Optional[str] = None  # None: oracle when a tag is given, else soft
         self.last: Optional[LidOutput] = None
+        # model_conf.lid_train_routing frame_targets: the model puts (text, text_lengths) here for a training
+        # forward, and target_fn (features, lengths, text, text_lengths) -> (B, T) frame languages (-1: none)
+        # routes the real pass per frame by the reference's languages (docs/lid_routing.md)
+        self.train_targets: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        self.target_fn: Optional[Callable[..., torch.Tensor]] = None
         # the input layer's output is shared by both passes where the encoder offers the hook (and no
         # intermediate CTC, which its forward leaves to ESPnet's)
         shared_input = (self.two_pass and hasattr(model.encoder, "before_layers")
@@ -165,6 +171,9 @@ class LidRouter:
 
     def _route(self, routing: str, tag: Optional[torch.Tensor]) -> None:
         """Set the real pass's routing on the encoder modules and the decoder (other) modules."""
+        if self.train_targets is not None:
+            self._route_by_frame_targets()
+            return
         if routing == "oracle":
             for m in self.encoder_modules:
                 m.set_language(tag)
@@ -185,6 +194,28 @@ class LidRouter:
                 self._set_weights(m, utterance)
             for m in self.encoder_modules:
                 m.set_language_weights(frames if frames is not None else utterance)
+
+    def _route_by_frame_targets(self) -> None:
+        """Training at ``lid_train_routing: frame_targets``: each frame's encoder adapters are those of the
+        language its reference token is written in (one-hot); a frame without one (no alignment, a token of no
+        script) takes the LID posterior, as soft routing does at inference.  Decoder adapters get the mean of the
+        frames' weights.  A code-switched utterance thus trains the en and zh adapters it will be routed to
+        when decoding, not an adapter of its utterance tag."""
+        lid = self.last
+        text, text_lengths = self.train_targets
+        with torch.no_grad():
+            targets = self.target_fn(lid.features, lid.lengths, text, text_lengths)  # (B, T), -1: none
+            posterior = lid.frame_logits.softmax(-1)
+            one_hot = torch.nn.functional.one_hot(targets.clamp(min=0), posterior.shape[-1]).to(posterior.dtype)
+            weights = torch.where((targets >= 0).unsqueeze(-1), one_hot, posterior)
+            mask = (torch.arange(weights.shape[1], device=weights.device)[None] <
+                    lid.lengths.to(weights.device)[:, None]).unsqueeze(-1).to(weights.dtype)
+            utterance = (weights * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        lid.frame_targets, lid.routing = targets, "frame_targets"
+        for m in self.encoder_modules:
+            m.set_language_weights(weights)
+        for m in self.other_modules:
+            self._set_weights(m, utterance)
 
     @staticmethod
     def _set_weights(module: LanguageConditioned, weights: torch.Tensor) -> None:
