@@ -9,12 +9,15 @@
 #   Dual-Adapters + Adjust-Train; the runner's model_rows hook, rows of conf/a2_rows.tsv), decodes both and prints
 #   them per language with the head and tail means (exp/demo/compare/test/compare.{md,json,png}). The other corpora
 #   train the SMT baseline (conf/tuning/train_smt_transformer_cpu.yaml; A2 rows: local/run_a2_rows.sh).
+#   Vocabulary: SentencePiece unigram, 300 pieces; the benchmark's 181 are its characters (local/default_nbpe.sh).
 #   Decoding: joint CTC/attention beam search (the demo: conf/decode_asr_demo.yaml, with a length bonus tuned on
 #   its dev set; the others: conf/decode_asr.yaml) and the per-language CER table (exp/*/asr_*/decode_*/test/results.md).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 # shellcheck source=../../TEMPLATE/asr1/utils/lib.sh
 . "${root}/egs/TEMPLATE/asr1/utils/lib.sh"
+# shellcheck source=local/default_nbpe.sh
+. "$(dirname "${BASH_SOURCE[0]}")/local/default_nbpe.sh"
 
 # ---- options of this recipe (every other --name value goes to the runner)
 corpus=demo             # conf/corpus/<corpus>.yaml: demo | benchmark | micro; names data/, dump/ and exp/<corpus>
@@ -39,7 +42,7 @@ exec "${root}/egs/TEMPLATE/asr1/asr.sh" \
     --local_data "${root}/local/synth_longtail/data.sh" --local_data_opts "--corpus_conf ${corpus_conf} --nj 2" \
     --datadir "data/${corpus}" --dumpdir "dump/${corpus}" --expdir "exp/${corpus}" \
     --feats_conf "${root}/conf/fbank_40.yaml" \
-    --nbpe 300 --bpe_type unigram \
+    --nbpe "$(default_nbpe "${corpus}")" --bpe_type unigram \
     --asr_config "${root}/conf/tuning/train_smt_transformer_cpu.yaml" \
     --inference_config "${inference_config}" "${rows[@]}" \
     "${runner_args[@]}"

@@ -5,7 +5,7 @@
 # Usage (from egs/synth_longtail/asr1, after ./run.sh --corpus C --stop_stage 4):
 #   local/run_a2_rows.sh [--corpus benchmark] [--rows "smt bs ..."] [--parallel 1] [--ngpu 0] [--nj 2]
 #                        [--adjust_inference "smt bs bs_dual_adapters"] [--sweep_row bs_dual_adapters]
-#                        [--taus 0,0.1,0.2,0.3,0.5,0.7,1.0] [--nbpe 300] [--python python3]
+#                        [--taus 0,0.1,0.2,0.3,0.5,0.7,1.0] [--nbpe N] [--python python3]
 #                        [--pretrained_path downloads/e5_small_hf] [--seed N] [--train_args "..."]
 #                        [--decode_sets "test"]
 #   --rows      row names of conf/a2_rows.tsv (default: the rows of ORDER below); each trains its config there
@@ -31,6 +31,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)
 # shellcheck source=../../../TEMPLATE/asr1/utils/lib.sh
 . "${root}/egs/TEMPLATE/asr1/utils/lib.sh"
 self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+# shellcheck source=default_nbpe.sh
+. "$(dirname "${self}")/default_nbpe.sh"
 
 # row name -> training config (relative to conf/) and the A2 paper row it is compared with: conf/a2_rows.tsv, the
 # table the runner's model_rows hook reads too
@@ -50,7 +52,7 @@ rows=${ORDER}           # row names (default: every row without a pretrained dec
 parallel=1              # rows trained at once
 ngpu=0                  # 0 = CPU; 1 = train and decode every row on the visible GPU
 nj=2                    # decoding jobs per row (and tau values decoded at once in the sweep)
-nbpe=300                # SentencePiece vocabulary size of ./run.sh stage 3
+nbpe=                   # SentencePiece vocabulary size of ./run.sh stage 3 (default: run.sh's for the corpus)
 python=python3          # interpreter with espnet_ext installed
 pretrained_path=downloads/e5_small_hf   # local HuggingFace checkpoint of the pretrained-decoder rows
 seed=                   # ESPnet's training seed (default: its own, 0)
@@ -63,6 +65,7 @@ decode_sets=test        # data sets each row decodes and scores
 # ---- end of options
 parse_options "${self}" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[ -n "${nbpe}" ] || nbpe=$(default_nbpe "${corpus}")
 in_list() { local x; for x in $2; do [ "${x}" = "$1" ] && return 0; done; return 1; }
 [ "${parallel}" -ge 1 ] 2>/dev/null || die "--parallel must be a positive integer, got '${parallel}'"
 [ -z "${seed}" ] || [[ "${seed}" =~ ^[0-9]+$ ]] || die "--seed must be a non-negative integer, got '${seed}'"
