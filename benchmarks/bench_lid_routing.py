@@ -43,7 +43,7 @@ from benchmarks.bench_report import _machine_lines, result_rows
 from benchmarks.bench_stats import compare, measure, rotation
 from benchmarks.benchmark import _timed_rows
 from benchmarks.machine_info import machine_description
-from espnet_ext.utils.cli import cli_main
+from espnet_ext.utils.cli import cli_main, quiet_loggers
 
 logger = logging.getLogger("espnet_ext.bench_lid_routing")
 REPO = Path(__file__).resolve().parents[1]
@@ -236,8 +236,12 @@ def main(argv=None) -> int:
     # Progress from this module only: ESPnet logs every utterance and warns whenever a hypothesis reaches the
     # fixed maximum length, which every one here does by design.
     logger.setLevel(logging.INFO)
-    for noisy in ("espnet", "espnet2", "espnet_ext.asr", "espnet_ext.asr_inference"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # the loggers' own levels come back after the run: in-process callers (tests) keep their logging
+    with quiet_loggers(("espnet", "espnet2", "espnet_ext.asr", "espnet_ext.asr_inference")):
+        return _run(opts, argv)
+
+
+def _run(opts, argv) -> int:
     import torch
 
     if opts.device == "cuda" and not torch.cuda.is_available():

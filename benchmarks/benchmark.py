@@ -26,7 +26,7 @@ from typing import Dict, List, Tuple
 from benchmarks.bench_report import AA_VARIANT, write_report
 from benchmarks.bench_stats import compare, measure, rotation
 from benchmarks.machine_info import machine_description
-from espnet_ext.utils.cli import cli_main
+from espnet_ext.utils.cli import cli_main, quiet_loggers
 
 logger = logging.getLogger("espnet_ext.benchmark")
 REPO = Path(__file__).resolve().parents[1]
@@ -336,8 +336,12 @@ def main(argv=None) -> int:
     # Progress from this module only: ESPnet logs every utterance and trainer step (INFO) and warns whenever a
     # hypothesis reaches the fixed maximum length, which every one here does by design.
     logger.setLevel(logging.INFO)
-    for noisy in ("espnet", "espnet2", "espnet_ext.asr"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # the loggers' own levels come back after the run: in-process callers (tests) keep their logging
+    with quiet_loggers(("espnet", "espnet2", "espnet_ext.asr")):
+        return _run(opts, argv)
+
+
+def _run(opts, argv) -> int:
     import torch
 
     if opts.threads:

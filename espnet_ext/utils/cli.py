@@ -45,13 +45,14 @@ This module imports nothing heavy (no torch, no ESPnet): every CLI imports it, `
 """
 
 import argparse
+import contextlib
 import functools
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple, Type, Union
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple, Type, Union
 
 from espnet_ext.checkpoint_io import CorruptCheckpointError
 from espnet_ext.fileio.kaldi_map import DataDirError
@@ -105,6 +106,21 @@ def set_log_level(level: Level) -> None:
     level = _level(level, "--log_level")
     if _handler is not None and _handler in logging.getLogger().handlers:
         logging.getLogger().setLevel(level)
+
+
+@contextlib.contextmanager
+def quiet_loggers(names: Sequence[str], level: Level = logging.ERROR) -> Iterator[None]:
+    """Raise the named loggers to ``level`` inside the block and give them back their own levels after it, so a
+    CLI called in-process (a test, a notebook) leaves the caller's logging as it found it."""
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(level)
+    try:
+        yield
+    finally:
+        for lg, old in zip(loggers, saved):
+            lg.setLevel(old)
 
 
 def _yaml_error() -> Tuple[Type[BaseException], ...]:

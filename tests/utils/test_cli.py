@@ -291,3 +291,17 @@ def test_only_the_espnet_training_entry_points_leave_logging_to_espnet():
 
     assert sorted(p.stem for p in entry_modules() if leaves_logging(p)) == [
         "asr_train", "asr_train_multitask", "lm_train_multitask"]
+
+
+def test_quiet_loggers_restores_each_level_also_after_an_error():
+    import logging
+
+    from espnet_ext.utils.cli import quiet_loggers
+
+    a, b = logging.getLogger("espnet_ext.test_quiet.a"), logging.getLogger("espnet_ext.test_quiet.b")
+    a.setLevel(logging.DEBUG)  # b: NOTSET, i.e. its parent's
+    with pytest.raises(RuntimeError):
+        with quiet_loggers(["espnet_ext.test_quiet.a", "espnet_ext.test_quiet.b"]):
+            assert a.level == b.level == logging.ERROR
+            raise RuntimeError("boom")
+    assert (a.level, b.level) == (logging.DEBUG, logging.NOTSET)
