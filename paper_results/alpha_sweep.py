@@ -20,6 +20,7 @@ against alpha).
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -86,7 +87,7 @@ def plot(table: Dict[float, Dict[str, Optional[float]]], ref: Optional[Tuple[str
         ax.plot([], [], color="grey", linestyle="--", label=f"{ref[0]} (dashed)")
     ax.set_xlabel("alpha (0 = balanced, 1 = corpus proportions)")
     ax.set_ylabel("CER %")
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=10)  # a long title wraps instead of being cut
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
