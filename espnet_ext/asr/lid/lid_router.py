@@ -17,8 +17,9 @@ conditioning, so pass 1 starts from it.  Two options make pass 1 cheaper (model_
 ``lid_layers: k`` runs only the first k layers in it (the head reads layer k, after the final LayerNorm), and
 ``lid_encoder_grad: false`` runs it without autograd (the LID loss then trains the head only).  An encoder
 without language-specific adapters (plain transformer, decoder adapters only) needs no second pass: the head
-reads its one output.  Training routes by the tag (oracle) and trains the head on the pass-1 features, which
-are exactly what the head sees at inference.
+reads its one output.  Training routes by the tag (oracle; at ``lid_train_routing: frame_targets`` by the
+frame languages of the reference) and trains the head on the pass-1 features, which are exactly what the head
+sees at inference.
 
 The passes run inside ``model.encode`` (ESPnet's, unchanged), so ESPnet's ``Speech2Text`` and beam search need
 no change: through the encoder's ``before_layers`` (adapter_transformer), else through a forward pre-hook
