@@ -72,7 +72,6 @@ class MultilingualASRModel(ESPnetASRModel):
         if lid_train_routing == "frame_targets" and (lid_level != "frame" or lid_weight == 0):
             raise ValueError("model_conf.lid_train_routing 'frame_targets' routes training by the frame targets of "
                              "a frame-level LID head: set lid_level frame and lid_weight > 0")
-        self.lid_train_routing = lid_train_routing
         if lid_weight == 0 and (lid_layers is not None or not lid_encoder_grad):
             raise ValueError("model_conf.lid_layers and lid_encoder_grad configure the LID head's pass, and "
                              "lid_weight 0 builds no head: set lid_weight > 0 or drop them")
@@ -80,6 +79,7 @@ class MultilingualASRModel(ESPnetASRModel):
             raise ValueError("model_conf.lid_layers needs lid_level 'utterance': the frame targets come from the "
                              "CTC alignment of the LID pass, which needs every encoder layer")
         self.lid_weight = float(lid_weight)
+        self.lid_train_routing = lid_train_routing
         self.lid_head: Optional[LanguageIdHead] = None
         self.lid_router: Optional[LidRouter] = None
         self.lid_loss: Optional[LidLoss] = None

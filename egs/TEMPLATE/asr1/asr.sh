@@ -124,14 +124,9 @@ token_list=${token_dir}/tokens.txt
 lang_list=${datadir}/lang_list.txt
 token_prior=${token_dir}/token_prior.txt
 stats_dir=${expdir}/asr_stats_${token_type}_${bpe_type}${nbpe}
-# args_tag "ARGS": extra arguments as a dir-name suffix, as egs2 appends them ("--max_epoch 3" -> "_max_epoch3");
-# a long one keeps its first 40 characters and a digest of the whole, so two different ones never share a dir.
-args_tag() {
-    [ -n "$1" ] || return 0
-    local t; t=$(printf '%s' "$1" | sed -e 's/--/_/g' -e 's/[^A-Za-z0-9_.+-]//g')
-    [ "${#t}" -le 60 ] || t="${t:0:40}_$(printf '%s' "$1" | sha256sum | cut -c1-8)"
-    printf '%s' "${t}"
-}
+# how the diagnostics (token coverage, CTC feasibility) tokenize the transcripts, as training does
+if [ "${token_type}" = bpe ]; then tokenizer_opts=(--token_type bpe --bpemodel "${bpemodel}")
+else tokenizer_opts=(--token_type char); fi
 # default_asr_tag / default_inference_tag: the names of an experiment and a decoding from the current config and
 # options (the model_rows hook names each row's the same way)
 default_asr_tag() { echo "$(basename "${asr_config:-asr}" .yaml)_${token_type}_${bpe_type}${nbpe}$(args_tag "${asr_args}")"; }
@@ -243,22 +238,19 @@ asr_stats() {
 # Token coverage of the test sets by the training transcripts, per language (docs/diagnostics.md): the share of
 # test tokens never seen in training is a floor on their error rate. -> ${stats_dir}/token_coverage.{md,json,png}
 asr_token_coverage() {
-    local s tests=() tok=(--token_type char)
+    local s tests=()
     for s in ${valid_set} ${test_sets}; do tests+=("${feats_dir}/${s}"); done
-    [ "${token_type}" != bpe ] || tok=(--token_type bpe --bpemodel "${bpemodel}")
     log "Stage 4: token coverage of ${valid_set} ${test_sets} -> ${stats_dir}/token_coverage.{md,json,png}"
-    ${python} -m espnet_ext.bin.token_coverage "${tok[@]}" --train "${feats_dir}/${train_set}" --test "${tests[@]}" \
-        --out "${stats_dir}/token_coverage" > /dev/null || die "stage 4: token coverage report failed"
+    ${python} -m espnet_ext.bin.token_coverage "${tokenizer_opts[@]}" --train "${feats_dir}/${train_set}" \
+        --test "${tests[@]}" --out "${stats_dir}/token_coverage" > /dev/null || die "stage 4: token coverage report failed"
 }
 
 # Can CTC align every train/valid utterance with the front end of --asr_config (docs/diagnostics.md)? ESPnet
 # zeroes an infinite CTC loss, so an utterance with fewer encoder frames than it needs trains nothing in the CTC
 # branch, silently. Stops above --ctc_feasibility_threshold. -> ${asr_exp}/ctc_feasibility.json
 asr_ctc_feasibility() {
-    local tok=(--token_type char)
-    [ "${token_type}" != bpe ] || tok=(--token_type bpe --bpemodel "${bpemodel}")
     log "Stage 5: CTC feasibility of ${asr_config##*/} -> ${asr_exp}/ctc_feasibility.json"
-    ${python} -m espnet_ext.bin.ctc_feasibility --config "${asr_config}" "${tok[@]}" --token_list "${token_list}" \
+    ${python} -m espnet_ext.bin.ctc_feasibility --config "${asr_config}" "${tokenizer_opts[@]}" --token_list "${token_list}" \
         --set "${train_set}=${stats_dir}/train/speech_shape,${feats_dir}/${train_set}/text" \
         --set "${valid_set}=${stats_dir}/valid/speech_shape,${feats_dir}/${valid_set}/text" \
         --threshold "${ctc_feasibility_threshold}" --out_json "${asr_exp}/ctc_feasibility.json" \

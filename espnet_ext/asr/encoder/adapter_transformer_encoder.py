@@ -38,6 +38,11 @@ from espnet_ext.asr.adapters.dual_adapter import DualAdapter
 from espnet_ext.asr.layer_wrapping import WrappedEncoderLayer, wrap_layers
 
 
+# the input layers ESPnet's forward gives the mask and checks for too few frames (the others take the features only)
+_SUBSAMPLING = (Conv2dSubsampling, Conv1dSubsampling2, Conv2dSubsampling1, Conv2dSubsampling2, Conv2dSubsampling6,
+                Conv2dSubsampling8)
+
+
 class _AdapterEncoderLayer(WrappedEncoderLayer):
     """An ESPnet ``EncoderLayer`` (taking over the sub-modules of ``layer``) with a DualAdapter (eq. 13)."""
 
@@ -160,9 +165,7 @@ class AdapterTransformerEncoder(TransformerEncoder):
         masks = (~make_pad_mask(ilens)[:, None, :]).to(xs_pad.device) if masks is None else ~masks[:, None, :]
         if self.embed is None:
             return xs_pad, masks
-        subsampling = (Conv2dSubsampling, Conv1dSubsampling2, Conv2dSubsampling1, Conv2dSubsampling2,
-                       Conv2dSubsampling6, Conv2dSubsampling8)
-        if not isinstance(self.embed, subsampling):
+        if not isinstance(self.embed, _SUBSAMPLING):
             return self.embed(xs_pad), masks
         too_short, limit = check_short_utt(self.embed, xs_pad.size(1))
         if too_short:

@@ -37,6 +37,12 @@ from espnet_ext.asr.language_conditioning import LanguageConditioned
 ROUTINGS = ("oracle", "hard", "soft")
 
 
+def mean_over_frames(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T, L) per-frame weights -> (B, L) their mean over each utterance's valid frames."""
+    mask = (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]).unsqueeze(-1).to(x.dtype)
+    return (x * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
 @dataclass
 class LidOutput:
     """What the LID head said about the last encoded batch (pass-1 features)."""
@@ -53,9 +59,7 @@ class LidOutput:
         """(B, L) utterance posteriors; for ``frame`` level the mean of the valid frames' posteriors."""
         if level == "utterance":
             return self.utterance_logits.softmax(-1)
-        mask = (torch.arange(self.frame_logits.shape[1], device=self.lengths.device)[None] <
-                self.lengths[:, None]).unsqueeze(-1).to(self.frame_logits.dtype)
-        return (self.frame_logits.softmax(-1) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return mean_over_frames(self.frame_logits.softmax(-1), self.lengths)
 
 
 class LidRouter:
@@ -136,12 +140,17 @@ class LidRouter:
         utt_logits, frame_logits = self.lid_head(features, lengths)
         self.last = LidOutput(utt_logits, frame_logits, lengths, features, routing, tag)
 
-    def _lid_pass(self, xs: torch.Tensor, masks: torch.Tensor) -> None:
-        """Pass 1 from the input layer's output (the encoder's ``before_layers``), then the real pass's routing."""
+    def _start_lid_pass(self) -> Tuple[Optional[torch.Tensor], str]:
+        """(given tag, routing) of this batch, with every encoder Dual-Adapter on its common adapter only."""
         tag = self._given_tag()
         routing = self._resolve(tag)
         for m in self.encoder_modules:
             m.switch_language_off()
+        return tag, routing
+
+    def _lid_pass(self, xs: torch.Tensor, masks: torch.Tensor) -> None:
+        """Pass 1 from the input layer's output (the encoder's ``before_layers``), then the real pass's routing."""
+        tag, routing = self._start_lid_pass()
         layers = list(self.encoder.encoders)[:self.num_layers]  # num_layers None: all
         with torch.set_grad_enabled(self.encoder_grad and torch.is_grad_enabled()):
             h = xs
@@ -153,10 +162,7 @@ class LidRouter:
         self._route(routing, tag)
 
     def _before_encoder(self, encoder, args, kwargs):
-        tag = self._given_tag()
-        routing = self._resolve(tag)
-        for m in self.encoder_modules:
-            m.switch_language_off()
+        tag, routing = self._start_lid_pass()
         with torch.set_grad_enabled(self.encoder_grad and torch.is_grad_enabled()):
             out, lengths = encoder.forward(*args, **kwargs)[:2]  # pass 1; .forward: this hook does not re-enter
         self._run_head(out, lengths, routing, tag)
@@ -209,12 +215,10 @@ class LidRouter:
             posterior = lid.frame_logits.softmax(-1)
             one_hot = torch.nn.functional.one_hot(targets.clamp(min=0), posterior.shape[-1]).to(posterior.dtype)
             weights = torch.where((targets >= 0).unsqueeze(-1), one_hot, posterior)
-            mask = (torch.arange(weights.shape[1], device=weights.device)[None] <
-                    lid.lengths.to(weights.device)[:, None]).unsqueeze(-1).to(weights.dtype)
-            utterance = (weights * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         lid.frame_targets, lid.routing = targets, "frame_targets"
         for m in self.encoder_modules:
             m.set_language_weights(weights)
+        utterance = mean_over_frames(weights, lid.lengths)
         for m in self.other_modules:
             self._set_weights(m, utterance)
 

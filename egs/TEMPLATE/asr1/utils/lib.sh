@@ -156,3 +156,12 @@ fi
 if [ -x "${_espnet_ext_venv}/bin/python3" ]; then
     case ":${PATH}:" in *":${_espnet_ext_venv}/bin:"*) ;; *) PATH="${_espnet_ext_venv}/bin:${PATH}" ;; esac
 fi
+
+# args_tag "ARGS": extra arguments as a dir-name suffix, as egs2 appends them ("--max_epoch 3" -> "_max_epoch3");
+# a long one keeps its first 40 characters and a digest of the whole, so two different ones never share a dir.
+args_tag() {
+    [ -n "$1" ] || return 0
+    local t; t=$(printf '%s' "$1" | sed -e 's/--/_/g' -e 's/[^A-Za-z0-9_.+-]//g')
+    [ "${#t}" -le 60 ] || t="${t:0:40}_$(printf '%s' "$1" | sha256sum | cut -c1-8)"
+    printf '%s' "${t}"
+}

@@ -69,9 +69,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 in_list() { local x; for x in $2; do [ "${x}" = "$1" ] && return 0; done; return 1; }
 [ "${parallel}" -ge 1 ] 2>/dev/null || die "--parallel must be a positive integer, got '${parallel}'"
 [ -z "${seed}" ] || [[ "${seed}" =~ ^[0-9]+$ ]] || die "--seed must be a non-negative integer, got '${seed}'"
-# the runner's args_tag: "--lang_balanced_alpha 0.5" -> "_lang_balanced_alpha0.5"
-args_suffix=$(printf '%s' "${train_args}" | sed -e 's/--/_/g' -e 's/[^A-Za-z0-9_.+-]//g')
-suffix=${args_suffix}${seed:+_seed${seed}}
+# named as the runner names --asr_args (utils/lib.sh args_tag): "--lang_balanced_alpha 0.5" -> "_lang_balanced_alpha0.5"
+suffix=$(args_tag "${train_args}")${seed:+_seed${seed}}
 [ -n "${decode_sets}" ] || die "--decode_sets must name at least one data set"
 for r in ${rows}; do
     [ -n "${ROWS[${r}]:-}" ] || die "unknown row '${r}' (known: $(echo ${ORDER} ${PRETRAINED_ORDER}))"
