@@ -7,6 +7,8 @@ Usage:
         --model a2=exp/demo/asr_a2.../decode_.../test/results.json --train_utt2lang dump/demo/fbank/train/utt2lang \\
         --out_dir exp/demo/compare/test [--head en,es,it] [--title "demo test"]
 
+A model given as NAME=a.json,b.json,c.json is the per-language mean of those runs (e.g. three seeds).
+
 Writes compare.md, compare.json and compare.png under --out_dir (espnet_ext.utils.model_comparison) and prints
 the table. Nothing is written when an input is wrong.
 """
@@ -22,18 +24,22 @@ from espnet_ext.utils.cli import cli_main
 from espnet_ext.utils.model_comparison import compare, markdown, plot
 
 
-def named_path(text: str) -> Tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=results.json, got '{text}'")
-    return name, Path(path)
+def named_path(text: str) -> Tuple[str, List[Path]]:
+    """NAME=results.json, or NAME=a.json,b.json,... for the mean of several runs (e.g. seeds)."""
+    name, sep, paths = text.partition("=")
+    parts = [p for p in paths.split(",")]
+    if not sep or not name or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected NAME=results.json[,results.json...], got '{text}'")
+    return name, [Path(p) for p in parts]
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ref", type=named_path, required=True, help="NAME=results.json of the reference model")
+    p.add_argument("--ref", type=named_path, required=True,
+                   help="NAME=results.json of the reference model (NAME=a.json,b.json,...: the mean of several runs)")
     p.add_argument("--model", type=named_path, action="append", required=True,
-                   help="NAME=results.json of a model compared with the reference (repeatable)")
+                   help="NAME=results.json of a model compared with the reference (repeatable; comma-separated "
+                        "files: the mean of several runs, e.g. seeds)")
     p.add_argument("--train_utt2lang", type=Path, required=True,
                    help="utt2lang of the training set: orders the languages and makes the head/tail groups")
     p.add_argument("--head", type=str, default="",

@@ -3,6 +3,7 @@ head and the tail of a long-tailed language distribution (the question of the A2
 Table 1's high/low groups, and of every A2-vs-SMT comparison in our recipes).
 
 The inputs are the ``results.json`` files of ``espnet_ext.bin.score_cer`` (``{"languages": {lang: {"cer": ...}}}``)
+— one per model, or several (e.g. one per training seed), whose per-language mean is the model's CER —
 and the training set's ``utt2lang``, which orders the languages from head to tail and splits them into a head
 group (the top half by training utterances, or the languages given) and a tail group (the rest).
 Group means and the average are unweighted means over languages, as ``average_cer`` of ``score_cer``.
@@ -12,7 +13,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
 
@@ -26,6 +27,20 @@ def read_cer(path: Path) -> Dict[str, float]:
         raise FileNotFoundError(f"{path}: no such results file (score the decoding first: stage 7)") from None
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: not a results.json of espnet_ext.bin.score_cer ({e})") from None
+
+
+def mean_cer(paths: Sequence[Path]) -> Dict[str, float]:
+    """CER % per language, the mean over several results.json of one model (e.g. its training seeds); every
+    file must hold the same languages (a mean over a different number of runs per language would mislead)."""
+    per_file = [read_cer(p) for p in paths]
+    if not per_file:
+        raise ValueError("no results.json given")
+    languages = set(per_file[0])
+    for path, cer in zip(paths[1:], per_file[1:]):
+        if set(cer) != languages:
+            raise ValueError(f"{path}: scored on languages {sorted(cer)}, {paths[0]} on {sorted(languages)}: "
+                             f"average runs over the same test set")
+    return {lang: round(sum(cer[lang] for cer in per_file) / len(per_file), 2) for lang in per_file[0]}
 
 
 def language_groups(train_counts: Dict[str, int], languages: Sequence[str], head: Optional[Sequence[str]] = None
@@ -50,14 +65,19 @@ def _mean(values: List[float]) -> float:
     return round(sum(values) / len(values), 2) if values else math.nan
 
 
-def compare(ref: Tuple[str, Path], models: Sequence[Tuple[str, Path]], train_utt2lang: Path,
+Runs = Union[Path, Sequence[Path]]
+
+
+def compare(ref: Tuple[str, Runs], models: Sequence[Tuple[str, Runs]], train_utt2lang: Path,
             head: Optional[Sequence[str]] = None) -> dict:
     """The comparison as a JSON-ready dict: CER per model and language, group means, and each model's
-    difference from the reference (model − reference, in CER points: negative = the model is better)."""
+    difference from the reference (model − reference, in CER points: negative = the model is better).
+    A model given several results.json is their mean (``runs`` in the dict says how many)."""
     names = [ref[0]] + [name for name, _ in models]
     if len(set(names)) != len(names):
         raise ValueError(f"model names must be distinct, got {names}")
-    cer = {name: read_cer(path) for name, path in [ref, *models]}
+    paths = {name: [Path(p)] if isinstance(p, (str, Path)) else [Path(x) for x in p] for name, p in [ref, *models]}
+    cer = {name: mean_cer(paths[name]) for name in names}
     languages = set(cer[ref[0]])
     for name in names[1:]:
         if set(cer[name]) != languages:
@@ -77,7 +97,7 @@ def compare(ref: Tuple[str, Path], models: Sequence[Tuple[str, Path]], train_utt
         for g in ("head", "tail", "avg"):
             diff[name][g] = round(means[name][g] - means[ref[0]][g], 2)
             rel[name][g] = round(100.0 * (means[name][g] / means[ref[0]][g] - 1.0), 1) if means[ref[0]][g] else None
-    return {"ref": ref[0], "models": names, "languages": order, "train_utterances": {lang: counts.get(lang, 0)
+    return {"ref": ref[0], "models": names, "runs": {n: len(paths[n]) for n in names}, "languages": order, "train_utterances": {lang: counts.get(lang, 0)
             for lang in order}, "group": group, "cer": {n: {lang: cer[n][lang] for lang in order} for n in names},
             "group_mean": means, "difference": diff, "relative_difference_percent": rel,
             "wins": {n: [lang for lang in order if diff[n][lang] < 0] for n in names[1:]},
@@ -102,8 +122,11 @@ def markdown(result: dict, title: str = "") -> str:
         cells += [f"{result['difference'][n][g]:+.1f}" for n in others]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    runs = result.get("runs", {})
+    averaged = [f"{n} ({runs[n]})" for n in names if runs.get(n, 1) > 1]
     lines.append(f"CER %; head: {', '.join(l for l in result['languages'] if result['group'][l] == 'head')}; "
-                 f"differences in CER points against {ref} (negative: better than {ref}).")
+                 f"differences in CER points against {ref} (negative: better than {ref})."
+                 + (f" Means over runs: {', '.join(averaged)}." if averaged else ""))
     for n in others:
         lines.append(f"- {n}: better than {ref} on {len(result['wins'][n])} of {len(result['languages'])} languages"
                      f" ({', '.join(result['wins'][n]) or 'none'}); worse on {', '.join(result['losses'][n]) or 'none'}.")

@@ -77,3 +77,23 @@ def test_bad_inputs_name_the_file(inputs):
     assert compare_models.main(["--ref", f"smt={smt}", "--model", f"o={other}", "--train_utt2lang",
                                 str(d / "utt2lang"), "--out_dir", str(d / "out2")]) == 1
     assert not (d / "out2").exists()  # nothing written for a bad input
+
+
+def test_several_runs_of_a_model_are_averaged_per_language(inputs):
+    d, smt, a2 = inputs
+    a2_seed2 = results(d / "a2_seed2.json", {"en": 18.0, "fr": 31.0, "nl": 54.0, "tr": 66.0})
+    r = compare(("smt", smt), [("a2", [a2, a2_seed2])], d / "utt2lang")
+    # per language the mean of (22, 18), (29, 31), (50, 54), (70, 66)
+    assert r["cer"]["a2"] == {"en": 20.0, "fr": 30.0, "nl": 52.0, "tr": 68.0}
+    assert r["runs"] == {"smt": 1, "a2": 2}
+    assert r["difference"]["a2"]["tail"] == -10.0 and r["losses"]["a2"] == []
+    assert compare_models.main(["--ref", f"smt={smt}", "--model", f"a2={a2},{a2_seed2}", "--train_utt2lang",
+                                str(d / "utt2lang"), "--out_dir", str(d / "out")]) == 0
+    table = (d / "out" / "compare.md").read_text()
+    assert "| nl | 2 | tail | 60.0 | 52.0 | -8.0 |" in table and "Means over runs: a2 (2)." in table
+    fewer = results(d / "fewer.json", {"en": 1.0, "fr": 1.0, "nl": 1.0})
+    with pytest.raises(ValueError, match="fewer.json: scored on languages \\['en', 'fr', 'nl'\\]"):
+        compare(("smt", smt), [("a2", [a2, fewer])], d / "utt2lang")
+    with pytest.raises(SystemExit):
+        compare_models.get_parser().parse_args(["--ref", f"smt={smt},", "--model", f"a2={a2}",
+                                                "--train_utt2lang", "x", "--out_dir", "y"])
