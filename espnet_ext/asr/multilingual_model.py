@@ -26,6 +26,9 @@ from espnet_ext.asr.lid.language_id_head import LEVELS, LanguageIdHead
 from espnet_ext.asr.lid.lid_loss import LidLoss
 from espnet_ext.asr.lid.lid_router import LidRouter
 
+# model_conf.lid_train_routing: what routes the real pass of a training (and validation) forward
+TRAIN_ROUTINGS = ("tag", "frame_targets", "soft")
+
 LangInput = Union[None, int, Sequence[int], np.ndarray, torch.Tensor]
 
 
@@ -45,7 +48,9 @@ class MultilingualASRModel(ESPnetASRModel):
         lid_encoder_grad: False: the LID pass runs without autograd and the LID loss trains the head only.
         lid_train_routing: how training routes the real pass: ``tag`` (the utterance's language, default) or
             ``frame_targets`` (``frame`` level: each frame by the language of its reference token, so a
-            code-switched utterance trains the adapters frame routing will use; docs/lid_routing.md).
+            code-switched utterance trains the adapters frame routing will use) or ``soft`` (by the head's own
+            posteriors, as ``soft`` decoding routes: training and decoding see the same mixtures); validation is
+            routed as training is; docs/lid_routing.md).
         *args, **kwargs: everything ``ESPnetASRModel`` takes (ctc_weight, lsm_weight, ...).
     """
 
@@ -67,8 +72,11 @@ class MultilingualASRModel(ESPnetASRModel):
             raise ValueError(f"model_conf.lid_encoder_grad must be true or false, got {lid_encoder_grad!r}")
         if lid_layers is not None and (isinstance(lid_layers, bool) or not isinstance(lid_layers, int)):
             raise ValueError(f"model_conf.lid_layers must be an integer number of encoder layers, got {lid_layers!r}")
-        if lid_train_routing not in ("tag", "frame_targets"):
-            raise ValueError(f"model_conf.lid_train_routing must be 'tag' or 'frame_targets', got '{lid_train_routing}'")
+        if lid_train_routing not in TRAIN_ROUTINGS:
+            raise ValueError(f"model_conf.lid_train_routing must be one of {TRAIN_ROUTINGS}, got '{lid_train_routing}'")
+        if lid_train_routing == "soft" and lid_weight == 0:
+            raise ValueError("model_conf.lid_train_routing 'soft' routes training by the LID head's posteriors: "
+                             "set lid_weight > 0")
         if lid_train_routing == "frame_targets" and (lid_level != "frame" or lid_weight == 0):
             raise ValueError("model_conf.lid_train_routing 'frame_targets' routes training by the frame targets of "
                              "a frame-level LID head: set lid_level frame and lid_weight > 0")
@@ -89,8 +97,16 @@ class MultilingualASRModel(ESPnetASRModel):
             self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
             self.lid_router.target_fn = self.lid_loss.frame_targets_of
 
-    def set_lang_routing(self, routing: Optional[str]) -> None:
-        """``oracle`` / ``hard`` / ``soft`` routing of the adapters (None: oracle with a tag, else soft)."""
+    def set_lang_routing(self, routing: Optional[str], frame_smoothing: int = 1) -> None:
+        """``oracle`` / ``hard`` / ``soft`` routing of the adapters (None: oracle with a tag, else soft);
+        ``frame_smoothing``: frames of the moving average over a frame-level head's posteriors (1: none)."""
+        if frame_smoothing != 1:
+            if self.lid_router is None or self.lid_router.level != "frame":
+                raise ValueError(f"lid_frame_smoothing {frame_smoothing} smooths the posteriors of a frame-level LID "
+                                 "head (model_conf.lid_level frame); this model has "
+                                 + ("none" if self.lid_router is None else "an utterance-level one")
+                                 + ": leave lid_frame_smoothing 1")
+            self.lid_router.set_frame_smoothing(frame_smoothing)
         if routing in (None, "oracle"):
             if self.lid_router is not None:
                 self.lid_router.set_routing(routing)
@@ -143,8 +159,14 @@ class MultilingualASRModel(ESPnetASRModel):
             with self.language_context(lang, speech.shape[0], kwargs.get("utt_id")):
                 return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
         text_in, lengths_in = text.clone(), text_lengths.clone()  # ESPnet's forward edits text in place
-        if self.training and self.lid_train_routing == "frame_targets":
-            self.lid_router.train_targets = (text_in, lengths_in)  # the real pass is routed by them
+        if self.lid_train_routing == "frame_targets":
+            # the real pass is routed by them, in validation too: routed by its tag instead, a code-switched
+            # dev utterance would go through the 'cs' adapter that training never routes a frame to, and the
+            # validation loss / accuracy that pick the checkpoint would measure a model nobody decodes with
+            self.lid_router.train_targets = (text_in, lengths_in)
+        given_routing = self.lid_router.routing
+        if self.lid_train_routing == "soft":
+            self.lid_router.set_routing("soft")  # the tag still feeds the LID loss, it routes nothing
         try:
             with self.language_context(lang, speech.shape[0], kwargs.get("utt_id")) as ids:
                 self.lid_router.last = None
@@ -152,6 +174,7 @@ class MultilingualASRModel(ESPnetASRModel):
                 loss_lid, acc_lid = self.lid_loss(self.lid_router.last, ids, text_in, lengths_in)
         finally:
             self.lid_router.train_targets = None
+            self.lid_router.set_routing(given_routing)
         loss = loss + self.lid_weight * loss_lid
         stats.update(loss=loss.detach(), lid_loss=loss_lid.detach().reshape(1), lid_acc=acc_lid.reshape(1))
         return loss, stats, weight

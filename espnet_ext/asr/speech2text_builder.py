@@ -126,7 +126,10 @@ def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
     with explain_unknown_class():  # a config naming a class this process does not know: espnet_ext's hint
         speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
     if isinstance(speech2text.asr_model, MultilingualASRModel):
-        speech2text.asr_model.set_lang_routing(args.get("lang_routing"))
+        speech2text.asr_model.set_lang_routing(args.get("lang_routing"), args.get("lid_frame_smoothing") or 1)
+    elif (args.get("lid_frame_smoothing") or 1) != 1:
+        raise ValueError(f"--lid_frame_smoothing smooths a frame-level LID head's posteriors; "
+                         f"{type(speech2text.asr_model).__name__} is not a multilingual model")
     elif args.get("lang_routing") not in (None, "oracle"):
         raise ValueError(f"--lang_routing {args['lang_routing']} routes adapters by a LID head; "
                          f"{type(speech2text.asr_model).__name__} is not a multilingual model")
@@ -208,6 +211,10 @@ def get_parser():
                         help="adapter routing: oracle (the given language), hard (arg-max of the LID head), soft "
                              "(adapters mixed by the LID posterior); default: oracle with a language, else soft "
                              "(models with a LID head). docs/lid_routing.md")
+    parser.add_argument("--lid_frame_smoothing", type=int, default=1,
+                        help="frame-level LID head (code-switching): centred moving average of the frame posteriors "
+                             "over this many frames (odd) before they route the adapters; 1: none. "
+                             "docs/lid_routing.md")
     parser.add_argument("--logit_adjust_tau", type=float_or_none, default=None,
                         help="Adjust-Inference tau (A2 eq. 11); default: the model's own (Adjust-Train) or none")
     parser.add_argument("--token_prior", type=str_or_none, default=None,

@@ -10,6 +10,7 @@ from espnet_ext.asr.adapters import adapter_io
 from espnet_ext.asr.decoder.adapter_transformer_decoder import AdapterTransformerDecoder
 from espnet_ext.asr.encoder.adapter_transformer_encoder import AdapterTransformerEncoder
 from espnet_ext.asr.lid.frame_lid_targets import FrameLidTargets, ctc_forced_alignment, token_script
+from espnet_ext.asr.lid.lid_router import smooth_over_frames
 from espnet_ext.asr.multilingual_model import MultilingualASRModel
 from espnet2.asr.ctc import CTC
 from espnet2.asr.espnet_model import ESPnetASRModel
@@ -304,5 +305,80 @@ def test_frame_targets_route_training_per_frame_by_the_reference_languages():
     assert grad["en"] > 0 and grad["zh"] > 0 and grad["fr"] < 1e-6 * grad["en"]  # no frame is written in fr
     with pytest.raises(ValueError, match="lid_train_routing 'frame_targets' routes training by the frame targets"):
         build(lid_weight=0.5, lid_train_routing="frame_targets")  # utterance level
-    with pytest.raises(ValueError, match="lid_train_routing must be 'tag' or 'frame_targets', got 'frames'"):
+    with pytest.raises(ValueError, match="lid_train_routing must be one of \\('tag', 'frame_targets', 'soft'\\), "
+                                         "got 'frames'"):
         build(lid_weight=0.5, lid_level="frame", lid_train_routing="frames")
+
+
+def test_frame_smoothing_averages_the_valid_frames_of_each_window():
+    p = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.3, 0.7]],
+                      [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]])
+    lengths = torch.tensor([4, 5])
+    out = smooth_over_frames(p, lengths, 3)
+    # utterance 0, frames 0..3 valid: frame 0 = mean(f0, f1), frame 3 = mean(f2, f3) (frame 4 is padding)
+    expected0 = torch.tensor([[0.5, 0.5], [2 / 3, 1 / 3], [2 / 3, 1 / 3], [1.0, 0.0]])
+    assert torch.allclose(out[0, :4], expected0)
+    assert torch.equal(out[0, 4], p[0, 4])  # padding left as it was
+    assert torch.allclose(out[1, 1], torch.tensor([1 / 3, 2 / 3])) and torch.allclose(out[1, 4], torch.tensor([0.0, 1.0]))
+    assert torch.allclose(out.sum(-1), torch.ones(2, 5))
+    assert torch.equal(smooth_over_frames(p, lengths, 1), p)
+
+
+def test_lid_frame_smoothing_routes_the_encoder_by_the_smoothed_posteriors():
+    model = build(lid_weight=0.5, lid_level="frame").eval()
+    x, lens = batch()["speech"], batch()["speech_lengths"]
+    adapter = model.encoder.encoders[0].adapter
+    with torch.no_grad():
+        model.set_lang_routing("soft", frame_smoothing=5)
+        with model.language_context(None, 3):
+            model.encode(x, lens)
+            lid = model.lid_router.last
+            raw = lid.frame_logits.softmax(-1)
+            w = adapter.routing_weights(3)
+    assert torch.allclose(w, smooth_over_frames(raw, lid.lengths, 5))
+    assert not torch.allclose(w, raw)  # the window changed the routing
+    with pytest.raises(ValueError, match="lid_frame_smoothing must be an odd number of frames >= 1 .* got 4"):
+        model.set_lang_routing("soft", frame_smoothing=4)
+    with pytest.raises(ValueError, match="lid_frame_smoothing 3 smooths the posteriors of a frame-level LID head.*"
+                                         "an utterance-level one"):
+        build().set_lang_routing("soft", frame_smoothing=3)
+    with pytest.raises(ValueError, match="this model has none"):
+        MultilingualASRModel(**parts(), languages=LANGS).set_lang_routing(None, frame_smoothing=3)
+
+
+def test_validation_is_routed_by_the_frame_targets_as_training_is():
+    """A code-switched dev utterance must not go through the adapter of its tag, which training never routes a
+    frame to: validation (eval mode, with text) routes by the frame targets too."""
+    model = build(lid_weight=0.5, lid_level="frame", lid_train_routing="frame_targets").eval()
+    with torch.no_grad():
+        _, stats, _ = model(**batch())
+    lid = model.lid_router.last
+    assert lid.routing == "frame_targets" and lid.frame_targets is not None
+    assert model.lid_router.train_targets is None  # cleared after the forward: decoding is not affected
+    tagged = build(lid_weight=0.5, lid_level="frame").eval()
+    with torch.no_grad():
+        tagged(**batch())
+    assert tagged.lid_router.last.routing == "oracle"
+
+
+def test_soft_training_routing_mixes_the_adapters_by_the_posteriors_despite_the_tag():
+    """lid_train_routing soft: training (and validation) route the real pass as soft decoding does, by the head's
+    posteriors, while the tag still feeds the LID loss; the decoding routing set before is left as it was."""
+    model = build(lid_weight=0.5, lid_level="frame", lid_train_routing="soft").train()
+    seen = []
+    adapter = model.encoder.encoders[0].adapter
+    adapter.register_forward_hook(
+        lambda m, i, o: seen.append(m.routing_weights(3).detach().clone()) if m.lang_weights is not None else None)
+    model.set_lang_routing("hard")
+    loss, stats, _ = model(**batch())
+    lid = model.lid_router.last
+    (w,) = seen
+    assert lid.routing == "soft" and model.lid_router.routing == "hard"
+    assert torch.allclose(w, lid.frame_logits.softmax(-1).detach())  # not the one-hot of the tags [0, 2, 1]
+    assert float(stats["lid_loss"]) > 0
+    loss.backward()
+    assert model.lid_head.linear.weight.grad.abs().sum() > 0
+    grad = [a.up.weight.grad.abs().sum() for a in adapter.lang_adapters.values()]
+    assert all(g > 0 for g in grad)  # every language adapter gets its share of every frame
+    with pytest.raises(ValueError, match="lid_train_routing 'soft' routes training by the LID head's posteriors"):
+        MultilingualASRModel(**parts(), languages=LANGS, lid_train_routing="soft")

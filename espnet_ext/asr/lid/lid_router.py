@@ -37,6 +37,22 @@ from espnet_ext.asr.language_conditioning import LanguageConditioned
 ROUTINGS = ("oracle", "hard", "soft")
 
 
+def smooth_over_frames(p: torch.Tensor, lengths: torch.Tensor, window: int) -> torch.Tensor:
+    """Centred moving average of frame posteriors ``p`` (B, T, L) over ``window`` frames (odd), each frame
+    averaging the valid frames of its window only (padding does not leak in; rows still sum to one).  A
+    language switch inside a code-switched utterance lasts words, while an isolated misrouted frame lasts one:
+    the average keeps the first and removes most of the second (``lid_frame_smoothing``)."""
+    if window == 1:
+        return p
+    mask = (torch.arange(p.shape[1], device=p.device)[None] < lengths.to(p.device)[:, None]).to(p.dtype)
+    pool = torch.nn.functional.avg_pool1d  # sums over the window / window; the ratio below cancels the division
+    total = pool((p * mask.unsqueeze(-1)).transpose(1, 2), window, stride=1, padding=window // 2,
+                 count_include_pad=True).transpose(1, 2)
+    count = pool(mask.unsqueeze(1), window, stride=1, padding=window // 2, count_include_pad=True).transpose(1, 2)
+    smoothed = total / count.clamp(min=1e-12)
+    return torch.where(mask.unsqueeze(-1) > 0, smoothed, p)
+
+
 def mean_over_frames(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """(B, T, L) per-frame weights -> (B, L) their mean over each utterance's valid frames."""
     mask = (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]).unsqueeze(-1).to(x.dtype)
@@ -89,6 +105,7 @@ class LidRouter:
                              f"conditions on the language through {blocked}")
         self.two_pass = any(m.slots for m in self.encoder_modules)
         self.routing: Optional[str] = None  # None: oracle when a tag is given, else soft
+        self.frame_smoothing = 1  # frames of the moving average over frame posteriors before routing (1: none)
         self.last: Optional[LidOutput] = None
         # model_conf.lid_train_routing frame_targets: the model puts (text, text_lengths) here for a training
         # forward, and target_fn (features, lengths, text, text_lengths) -> (B, T) frame languages (-1: none)
@@ -119,6 +136,11 @@ class LidRouter:
         if routing is not None and routing not in ROUTINGS:
             raise ValueError(f"lang_routing must be one of {ROUTINGS}, got '{routing}'")
         self.routing = routing
+
+    def set_frame_smoothing(self, window: int) -> None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1 or window % 2 == 0:
+            raise ValueError(f"lid_frame_smoothing must be an odd number of frames >= 1 (a centred window), got {window}")
+        self.frame_smoothing = window
 
     def _given_tag(self) -> Optional[torch.Tensor]:
         for m in self.encoder_modules + self.other_modules:
@@ -187,7 +209,8 @@ class LidRouter:
             return
         with torch.no_grad():
             utterance = self.last.posteriors(self.level)  # (B, L)
-            frames = self.last.frame_logits.softmax(-1) if self.level == "frame" else None
+            frames = (smooth_over_frames(self.last.frame_logits.softmax(-1), self.last.lengths, self.frame_smoothing)
+                      if self.level == "frame" else None)
             if routing == "hard":
                 ids = utterance.argmax(-1)
                 for m in self.other_modules + ([] if frames is not None else self.encoder_modules):
