@@ -100,13 +100,13 @@ class MultilingualASRModel(ESPnetASRModel):
     def set_lang_routing(self, routing: Optional[str], frame_smoothing: int = 1) -> None:
         """``oracle`` / ``hard`` / ``soft`` routing of the adapters (None: oracle with a tag, else soft);
         ``frame_smoothing``: frames of the moving average over a frame-level head's posteriors (1: none)."""
-        if frame_smoothing != 1:
-            if self.lid_router is None or self.lid_router.level != "frame":
-                raise ValueError(f"lid_frame_smoothing {frame_smoothing} smooths the posteriors of a frame-level LID "
-                                 "head (model_conf.lid_level frame); this model has "
-                                 + ("none" if self.lid_router is None else "an utterance-level one")
-                                 + ": leave lid_frame_smoothing 1")
-            self.lid_router.set_frame_smoothing(frame_smoothing)
+        if frame_smoothing != 1 and (self.lid_router is None or self.lid_router.level != "frame"):
+            raise ValueError(f"lid_frame_smoothing {frame_smoothing} smooths the posteriors of a frame-level LID "
+                             "head (model_conf.lid_level frame); this model has "
+                             + ("none" if self.lid_router is None else "an utterance-level one")
+                             + ": leave lid_frame_smoothing 1")
+        if self.lid_router is not None:
+            self.lid_router.set_frame_smoothing(frame_smoothing)  # 1 also undoes an earlier window
         if routing in (None, "oracle"):
             if self.lid_router is not None:
                 self.lid_router.set_routing(routing)

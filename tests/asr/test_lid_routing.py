@@ -337,6 +337,8 @@ def test_lid_frame_smoothing_routes_the_encoder_by_the_smoothed_posteriors():
             w = adapter.routing_weights(3)
     assert torch.allclose(w, smooth_over_frames(raw, lid.lengths, 5))
     assert not torch.allclose(w, raw)  # the window changed the routing
+    model.set_lang_routing("soft")
+    assert model.lid_router.frame_smoothing == 1  # the default undoes the window
     with pytest.raises(ValueError, match="lid_frame_smoothing must be an odd number of frames >= 1 .* got 4"):
         model.set_lang_routing("soft", frame_smoothing=4)
     with pytest.raises(ValueError, match="lid_frame_smoothing 3 smooths the posteriors of a frame-level LID head.*"
