@@ -27,7 +27,7 @@ from espnet_ext.utils.model_comparison import compare, markdown, plot
 def named_path(text: str) -> Tuple[str, List[Path]]:
     """NAME=results.json, or NAME=a.json,b.json,... for the mean of several runs (e.g. seeds)."""
     name, sep, paths = text.partition("=")
-    parts = [p for p in paths.split(",")]
+    parts = paths.split(",")
     if not sep or not name or not all(parts):
         raise argparse.ArgumentTypeError(f"expected NAME=results.json[,results.json...], got '{text}'")
     return name, [Path(p) for p in parts]
