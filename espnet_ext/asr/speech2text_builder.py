@@ -125,9 +125,10 @@ def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
     set_all_random_seed(args["seed"])
     with explain_unknown_class():  # a config naming a class this process does not know: espnet_ext's hint
         speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
+    smoothing = args.get("lid_frame_smoothing") or 1
     if isinstance(speech2text.asr_model, MultilingualASRModel):
-        speech2text.asr_model.set_lang_routing(args.get("lang_routing"), args.get("lid_frame_smoothing") or 1)
-    elif (args.get("lid_frame_smoothing") or 1) != 1:
+        speech2text.asr_model.set_lang_routing(args.get("lang_routing"), smoothing)
+    elif smoothing != 1:
         raise ValueError(f"--lid_frame_smoothing smooths a frame-level LID head's posteriors; "
                          f"{type(speech2text.asr_model).__name__} is not a multilingual model")
     elif args.get("lang_routing") not in (None, "oracle"):

@@ -97,8 +97,9 @@ def compare(ref: Tuple[str, Runs], models: Sequence[Tuple[str, Runs]], train_utt
         for g in ("head", "tail", "avg"):
             diff[name][g] = round(means[name][g] - means[ref[0]][g], 2)
             rel[name][g] = round(100.0 * (means[name][g] / means[ref[0]][g] - 1.0), 1) if means[ref[0]][g] else None
-    return {"ref": ref[0], "models": names, "runs": {n: len(paths[n]) for n in names}, "languages": order, "train_utterances": {lang: counts.get(lang, 0)
-            for lang in order}, "group": group, "cer": {n: {lang: cer[n][lang] for lang in order} for n in names},
+    return {"ref": ref[0], "models": names, "runs": {n: len(paths[n]) for n in names}, "languages": order,
+            "train_utterances": {lang: counts.get(lang, 0) for lang in order}, "group": group,
+            "cer": {n: {lang: cer[n][lang] for lang in order} for n in names},
             "group_mean": means, "difference": diff, "relative_difference_percent": rel,
             "wins": {n: [lang for lang in order if diff[n][lang] < 0] for n in names[1:]},
             "losses": {n: [lang for lang in order if diff[n][lang] > 0] for n in names[1:]}}

@@ -37,6 +37,11 @@ from espnet_ext.asr.language_conditioning import LanguageConditioned
 ROUTINGS = ("oracle", "hard", "soft")
 
 
+def _valid_frames(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T) 1 on each utterance's valid frames of ``x`` (B, T, ...), 0 on padding, in ``x``'s dtype."""
+    return (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]).to(x.dtype)
+
+
 def smooth_over_frames(p: torch.Tensor, lengths: torch.Tensor, window: int) -> torch.Tensor:
     """Centred moving average of frame posteriors ``p`` (B, T, L) over ``window`` frames (odd), each frame
     averaging the valid frames of its window only (padding does not leak in; rows still sum to one).  A
@@ -44,7 +49,7 @@ def smooth_over_frames(p: torch.Tensor, lengths: torch.Tensor, window: int) -> t
     the average keeps the first and removes most of the second (``lid_frame_smoothing``)."""
     if window == 1:
         return p
-    mask = (torch.arange(p.shape[1], device=p.device)[None] < lengths.to(p.device)[:, None]).to(p.dtype)
+    mask = _valid_frames(p, lengths)
     pool = torch.nn.functional.avg_pool1d  # sums over the window / window; the ratio below cancels the division
     total = pool((p * mask.unsqueeze(-1)).transpose(1, 2), window, stride=1, padding=window // 2,
                  count_include_pad=True).transpose(1, 2)
@@ -55,7 +60,7 @@ def smooth_over_frames(p: torch.Tensor, lengths: torch.Tensor, window: int) -> t
 
 def mean_over_frames(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """(B, T, L) per-frame weights -> (B, L) their mean over each utterance's valid frames."""
-    mask = (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]).unsqueeze(-1).to(x.dtype)
+    mask = _valid_frames(x, lengths).unsqueeze(-1)
     return (x * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
@@ -139,7 +144,8 @@ class LidRouter:
 
     def set_frame_smoothing(self, window: int) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1 or window % 2 == 0:
-            raise ValueError(f"lid_frame_smoothing must be an odd number of frames >= 1 (a centred window), got {window}")
+            raise ValueError("lid_frame_smoothing must be an odd number of frames >= 1 (a centred window), "
+                             f"got {window}")
         self.frame_smoothing = window
 
     def _given_tag(self) -> Optional[torch.Tensor]:
