@@ -32,6 +32,7 @@ _KIND_TO_CHOICES = {
     "asr.encoder": ("espnet2.tasks.asr", "encoder_choices", "espnet2.asr.encoder.abs_encoder.AbsEncoder"),
     "asr.decoder": ("espnet2.tasks.asr", "decoder_choices", "espnet2.asr.decoder.abs_decoder.AbsDecoder"),
     "asr.model": ("espnet2.tasks.asr", "model_choices", "espnet2.asr.espnet_model.ESPnetASRModel"),
+    "asr.specaug": ("espnet2.tasks.asr", "specaug_choices", "espnet2.asr.specaug.abs_specaug.AbsSpecAug"),
     "lm.lm": ("espnet2.tasks.lm", "lm_choices", "espnet2.lm.abs_model.AbsLM"),
 }
 
@@ -45,6 +46,7 @@ PLUGINS: Tuple[Tuple[str, str, str], ...] = (
     ("asr.encoder", "vgg_transformer", "espnet_ext.asr.encoder.vgg_transformer_encoder:VGGTransformerEncoder"),
     ("asr.decoder", "pretrained_lm", "espnet_ext.asr.decoder.pretrained_lm_decoder:PretrainedLMDecoder"),
     ("asr.frontend", "stage2_fbank", "espnet_ext.asr.frontend.stage2_fbank_frontend:Stage2FbankFrontend"),
+    ("asr.specaug", "mel_warp", "espnet_ext.asr.specaug.mel_warp_specaug:MelWarpSpecAug"),
 )
 
 
