@@ -169,7 +169,7 @@ def install() -> None:
 _UNKNOWN_CHOICE = re.compile(r"--(\w+) must be one of .*: --\w+ (\S+)\s*$", re.DOTALL)
 # The option under which a config names a class of each kind.
 _KIND_OPTION = {"asr.frontend": "frontend", "asr.normalize": "normalize", "asr.encoder": "encoder",
-                "asr.decoder": "decoder", "asr.model": "model", "lm.lm": "lm"}
+                "asr.decoder": "decoder", "asr.model": "model", "asr.specaug": "specaug", "lm.lm": "lm"}
 
 
 def plugin_hint(message: str) -> Optional[str]:

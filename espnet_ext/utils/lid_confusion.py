@@ -10,6 +10,10 @@ accuracies, the figure that a long-tailed test set's head languages cannot domin
 one row per reference language and one column per predicted language, in the order of ``languages`` (the
 inventory given, else the languages seen in either file, sorted).
 
+With the set's ``utt2spk`` the report also gives the accuracy per speaker (``per_speaker``, worst first in the
+markdown): a head whose errors gather on a few speakers has learnt the training voices along with the languages
+(docs/lid_routing.md, "Unseen voices"); a speaker missing for a decoded utterance is an error naming the file.
+
 An utterance decoded but not in ``utt2lang`` (a decoding of another set) is an error naming the file, its line
 and the utterance, as are a malformed line, a language outside the inventory, and a ``utt2lang`` none of whose
 utterances has a LID output (a model without a LID head).  An utterance of ``utt2lang`` without a LID output
@@ -118,9 +122,32 @@ def lid_summary(ref: Dict[str, str], hyp: Dict[str, str], languages: Optional[Se
             "languages": langs, "per_language": per_language, "confusion": confusion}
 
 
-def load_lid_summary(hyp_path: Path, ref_path: Path, languages: Optional[Sequence[str]] = None) -> dict:
+def per_speaker_accuracy(ref: Dict[str, str], hyp: Dict[str, str], utt2spk: Dict[str, str]) -> Dict[str, dict]:
+    """{speaker: {utts, correct, acc}} over the utterances of ``ref`` (one missing from ``hyp`` is wrong),
+    speakers in the order of their accuracy, worst first (ties by name)."""
+    counts: Dict[str, List[int]] = {}
+    for utt, lang in ref.items():
+        entry = counts.setdefault(utt2spk[utt], [0, 0])
+        entry[0] += 1
+        entry[1] += int(hyp.get(utt) == lang)
+    table = {spk: {"utts": n, "correct": c, "acc": _percent(c, n)} for spk, (n, c) in counts.items()}
+    return dict(sorted(table.items(), key=lambda item: (item[1]["acc"], item[0])))
+
+
+def _read_speakers(path: Path, ref: Dict[str, str], ref_path: Path) -> Dict[str, str]:
+    utt2spk = read_kaldi_map(path)
+    missing = [utt for utt in ref if utt not in utt2spk]
+    if missing:
+        more = f" ({len(missing)} such utterances)" if len(missing) > 1 else ""
+        raise DataDirError(f"{ref_path}: utterance '{missing[0]}'{more} has no speaker in {path}")
+    return utt2spk
+
+
+def load_lid_summary(hyp_path: Path, ref_path: Path, languages: Optional[Sequence[str]] = None,
+                     utt2spk_path: Optional[Path] = None) -> dict:
     """Read and check both files (errors name file, line and utterance), then :func:`lid_summary`; the
-    summary also gives ``mean_posterior``, the mean LID posterior of the routed languages."""
+    summary also gives ``mean_posterior``, the mean LID posterior of the routed languages, and with
+    ``utt2spk_path`` ``per_speaker`` (:func:`per_speaker_accuracy`)."""
     if languages is not None and len(set(languages)) != len(languages):
         raise ValueError(f"--languages names a language twice: {' '.join(languages)}")
     hyp = read_lid_output(Path(hyp_path), languages)
@@ -128,8 +155,12 @@ def load_lid_summary(hyp_path: Path, ref_path: Path, languages: Optional[Sequenc
     if not ref:
         raise DataDirError(f"{ref_path}: no utterances")
     check_same_utterances(hyp, Path(hyp_path), ref, Path(ref_path))
-    summary = lid_summary(ref, {utt: lang for utt, (lang, _) in hyp.items()}, languages)
+    utt2spk = _read_speakers(Path(utt2spk_path), ref, Path(ref_path)) if utt2spk_path is not None else None
+    routed = {utt: lang for utt, (lang, _) in hyp.items()}
+    summary = lid_summary(ref, routed, languages)
     summary["mean_posterior"] = round(sum(p for _, p in hyp.values()) / len(hyp), 4)
+    if utt2spk is not None:
+        summary["per_speaker"] = per_speaker_accuracy(ref, routed, utt2spk)
     return summary
 
 
@@ -154,6 +185,11 @@ def markdown(summary: dict, title: str = "") -> str:
               "| ref \\ hyp | " + " | ".join(langs) + " |", "|---" + "|---:" * len(langs) + "|"]
     for ref_lang in langs:
         lines.append(f"| {ref_lang} | " + " | ".join(str(summary["confusion"][ref_lang][h]) for h in langs) + " |")
+    if summary.get("per_speaker"):
+        lines += ["", "LID accuracy per speaker (worst first):", "", "| speaker | #utts | correct | LID acc (%) |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {spk} | {p['utts']} | {p['correct']} | {_cell(p['acc'])} |"
+                  for spk, p in summary["per_speaker"].items()]
     return "\n".join(lines) + "\n"
 
 

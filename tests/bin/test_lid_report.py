@@ -168,3 +168,30 @@ def test_merge_without_lang_files_writes_none_and_drops_a_stale_one(tmp_path):
     _write(out / "lang", {"u9": "en 0.5"})  # an earlier decoding's
     assert split_merge.main(["merge", "--nj", "1", "--logdir", str(logdir), "--out_dir", str(out)]) == 0
     assert not (out / "lang").exists() and read_kaldi_map(out / "text") == {"u1": "a"}
+
+
+def test_utt2spk_adds_the_accuracy_per_speaker_worst_first(files, tmp_path):
+    hyp, ref = files
+    # a: u1 u3 u5 (en right, en->fr wrong, fr->en wrong) = 1/3; b: u2 u4 (both right); c: u6 u7 (both right)
+    spk = _write(tmp_path / "utt2spk", {"u1": "a", "u2": "b", "u3": "a", "u4": "b", "u5": "a", "u6": "c", "u7": "c"})
+    out = tmp_path / "decode"
+    assert lid_report.main(["--lang_hyp", str(hyp), "--utt2lang", str(ref), "--out_dir", str(out),
+                            "--utt2spk", str(spk)]) == 0
+    data = json.loads((out / "lid.json").read_text(encoding="utf-8"))
+    assert data["per_speaker"] == {"a": {"utts": 3, "correct": 1, "acc": 33.33},
+                                   "b": {"utts": 2, "correct": 2, "acc": 100.0},
+                                   "c": {"utts": 2, "correct": 2, "acc": 100.0}}
+    assert list(data["per_speaker"]) == ["a", "b", "c"]  # worst first, ties by name
+    md = (out / "lid.md").read_text(encoding="utf-8")
+    assert "LID accuracy per speaker (worst first):" in md and "| a | 3 | 1 | 33.3 |" in md
+    assert "per_speaker" not in load_lid_summary(hyp, ref)  # without utt2spk: as before
+
+
+def test_an_utterance_without_a_speaker_is_an_error_naming_it(files, tmp_path, capsys):
+    hyp, ref = files
+    spk = _write(tmp_path / "utt2spk", {"u1": "a", "u2": "b", "u3": "a", "u4": "b", "u5": "a", "u6": "c"})
+    out = tmp_path / "decode"
+    assert lid_report.main(["--lang_hyp", str(hyp), "--utt2lang", str(ref), "--out_dir", str(out),
+                            "--utt2spk", str(spk)]) != 0
+    assert f"{ref}: utterance 'u7' has no speaker in {spk}" in capsys.readouterr().err
+    assert not out.exists()

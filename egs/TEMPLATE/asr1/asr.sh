@@ -341,8 +341,9 @@ asr_score() {
             --utt2lang "${feats_dir}/${s}/utt2lang" --out_dir "${out}" --title "${asr_tag} ${s}"
         # A model with a LID head wrote the language it routed each utterance to (docs/lid_routing.md).
         if [ -f "${out}/lang" ]; then
+            local spk=(); [ -f "${feats_dir}/${s}/utt2spk" ] && spk=(--utt2spk "${feats_dir}/${s}/utt2spk")
             ${python} -m espnet_ext.bin.lid_report --lang_hyp "${out}/lang" --utt2lang "${feats_dir}/${s}/utt2lang" \
-                --out_dir "${out}" --title "${asr_tag} ${s}"
+                --out_dir "${out}" --title "${asr_tag} ${s}" "${spk[@]}"
         fi
     done
 }
