@@ -69,3 +69,21 @@ def data_dir(tmp_path) -> Path:
 def text_cache(tmp_path_factory) -> Path:
     """One download/harvest cache of the corpus text sources for the whole test session."""
     return tmp_path_factory.mktemp("text_cache")
+
+
+def save_untrained_model(d: Path, conf: dict, tokens, input_size: int = 8) -> Path:
+    """An untrained model of ``conf`` saved as a training run leaves it: d/exp/config.yaml (ESPnet's dry run
+    completes the conf) and d/exp/model.pth; returns d/exp."""
+    import torch
+    import yaml
+
+    from espnet_ext.tasks.asr import MultilingualASRTask
+
+    (d / "tokens.txt").write_text("\n".join(tokens) + "\n")
+    (d / "train.yaml").write_text(yaml.safe_dump(conf))
+    MultilingualASRTask.main(cmd=["--dry_run", "true", "--iterator_type", "none", "--config", str(d / "train.yaml"),
+                                  "--output_dir", str(d / "exp"), "--token_list", str(d / "tokens.txt"),
+                                  "--token_type", "char", "--input_size", str(input_size)])
+    model, _ = MultilingualASRTask.build_model_from_file(d / "exp" / "config.yaml", None, "cpu")
+    torch.save(model.state_dict(), d / "exp" / "model.pth")
+    return d / "exp"

@@ -39,7 +39,8 @@ def markdown(record: dict) -> str:
              "features (the first, language-agnostic encoder pass) of the training set.", "",
              "| classifier | pooling | training copies (mel warp) | " + " | ".join(sets) + " |",
              "|---|---|---|" + "---:|" * len(sets)]
-    lines.append("| the model's head | mean | as trained | " + " | ".join(f"{record['head'][s]:.1f}" for s in sets) + " |")
+    head = " | ".join(f"{record['head'][s]:.1f}" for s in sets)
+    lines.append(f"| the model's head | mean | as trained | {head} |")
     for probe in record["probes"]:
         warps = ", ".join(f"{w:g}" for w in probe["train_warps"])
         lines.append(f"| linear probe | {probe['pooling']} | {warps} | "
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--asr_train_config", type=Path, required=True)
     p.add_argument("--asr_model_file", type=Path, required=True)
-    p.add_argument("--train_dir", type=Path, required=True, help="stage-2 dir the probes are fit on (feats.scp, utt2lang)")
+    p.add_argument("--train_dir", type=Path, required=True,
+                   help="stage-2 dir the probes are fit on (feats.scp, utt2lang)")
     p.add_argument("--out_dir", type=Path, required=True)
     p.add_argument("eval_dirs", nargs="+", metavar="NAME=DATA_DIR", help="stage-2 dirs the probes are read on")
     p.add_argument("--train_warps", type=float, nargs="*", default=[],

@@ -15,7 +15,6 @@ deviation), class-balanced cross-entropy (each language weighs the same, as bala
 training), full-batch Adam with weight decay, a fixed number of epochs and a fixed seed: it is deterministic.
 """
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence
@@ -25,8 +24,6 @@ import torch
 
 from espnet_ext.asr.specaug.mel_warp_specaug import warp_mel_axis
 from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
-
-logger = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "mean_std")
 

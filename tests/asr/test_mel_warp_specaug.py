@@ -58,7 +58,8 @@ def test_bad_warp_range_is_a_config_error(bad):
 def test_the_lid_melwarp_confs_select_mel_warp_through_espnet():
     from espnet2.tasks.asr import specaug_choices
 
-    for name in ("train_a2_bs_dual_adapters_lid_melwarp_cpu.yaml", "train_a2_bs_dual_adapters_lid_melwarp_soft_cpu.yaml"):
+    for name in ("train_a2_bs_dual_adapters_lid_melwarp_cpu.yaml",
+                 "train_a2_bs_dual_adapters_lid_melwarp_soft_cpu.yaml"):
         conf = yaml.safe_load((REPO / "conf" / "tuning" / name).read_text())
         aug = specaug_choices.get_class(conf["specaug"])(**conf["specaug_conf"])
         assert isinstance(aug, MelWarpSpecAug) and aug.warp_range == (0.88, 1.12)

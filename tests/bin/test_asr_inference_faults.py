@@ -9,11 +9,10 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 import pytest
-import yaml
 
 from espnet_ext.bin import asr_inference, score_cer
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
-from tests.conftest import write_map, write_tone
+from tests.conftest import save_untrained_model, write_map, write_tone
 
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<space>", "<sos/eos>"]
 TEXTS = {"u1": "ab c", "u2": "a b", "u3": "cab"}
@@ -36,19 +35,9 @@ def experiment(tmp_path_factory):
 
 def build_experiment(d: Path, conf: dict, frames: dict) -> Path:
     """An untrained model of ``conf`` saved under d/exp, with random features of ``frames`` frames per utterance."""
-    import torch
-
-    from espnet_ext.tasks.asr import MultilingualASRTask
-
-    (d / "tokens.txt").write_text("\n".join(TOKENS) + "\n")
     write_map(d / "text", TEXTS)
     write_map(d / "utt2lang", LANG)
-    (d / "train.yaml").write_text(yaml.safe_dump(conf))
-    MultilingualASRTask.main(cmd=["--dry_run", "true", "--iterator_type", "none", "--config", str(d / "train.yaml"),
-                                  "--output_dir", str(d / "exp"), "--token_list", str(d / "tokens.txt"),
-                                  "--token_type", "char", "--input_size", "8"])
-    model, _ = MultilingualASRTask.build_model_from_file(d / "exp" / "config.yaml", None, "cpu")
-    torch.save(model.state_dict(), d / "exp" / "model.pth")
+    save_untrained_model(d, conf, TOKENS)
     rng = np.random.default_rng(0)
     with kaldiio.WriteHelper(f"ark,scp:{d / 'feats.ark'},{d / 'feats.scp'}") as w:
         for utt in sorted(frames):

@@ -8,11 +8,10 @@ import kaldiio
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from espnet_ext.bin import lid_probe
 from espnet_ext.utils.lid_probe import accuracy, fit_linear_probe, pool
-from tests.conftest import write_map
+from tests.conftest import save_untrained_model, write_map
 
 TOKENS = ["<blank>", "<unk>", "a", "b", "<sos/eos>"]
 CONF = {
@@ -51,15 +50,7 @@ def test_probe_separates_separable_languages_and_is_deterministic():
 
 
 def experiment(d: Path, conf: dict) -> Path:
-    from espnet_ext.tasks.asr import MultilingualASRTask
-
-    (d / "tokens.txt").write_text("\n".join(TOKENS) + "\n")
-    (d / "train.yaml").write_text(yaml.safe_dump(conf))
-    MultilingualASRTask.main(cmd=["--dry_run", "true", "--iterator_type", "none", "--config", str(d / "train.yaml"),
-                                  "--output_dir", str(d / "exp"), "--token_list", str(d / "tokens.txt"),
-                                  "--token_type", "char", "--input_size", "8"])
-    model, _ = MultilingualASRTask.build_model_from_file(d / "exp" / "config.yaml", None, "cpu")
-    torch.save(model.state_dict(), d / "exp" / "model.pth")
+    save_untrained_model(d, conf, TOKENS)
     rng = np.random.default_rng(0)
     for name, n in (("train", 12), ("dev", 6)):
         s = d / name

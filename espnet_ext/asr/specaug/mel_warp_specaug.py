@@ -57,7 +57,8 @@ class MelWarpSpecAug(AbsSpecAug):
         self.warp_range = (float(values[0]), float(values[1]))
         self.specaug = SpecAug(**specaug_conf) if specaug_conf else None
 
-    def forward(self, x: torch.Tensor, x_lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def forward(self, x: torch.Tensor,
+                x_lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         low, high = self.warp_range
         if high > low or low != 1.0:
             factors = torch.empty(x.shape[0], device=x.device).uniform_(low, high)
