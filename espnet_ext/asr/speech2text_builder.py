@@ -125,7 +125,7 @@ def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
     set_all_random_seed(args["seed"])
     with explain_unknown_class():  # a config naming a class this process does not know: espnet_ext's hint
         speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
-    smoothing = args.get("lid_frame_smoothing") or 1
+    smoothing = args.get("lid_frame_smoothing", 1)  # a bad value (0, even) is the router's error
     if isinstance(speech2text.asr_model, MultilingualASRModel):
         speech2text.asr_model.set_lang_routing(args.get("lang_routing"), smoothing)
     elif smoothing != 1:

@@ -90,14 +90,12 @@ def main(argv=None) -> int:
     model, _ = MultilingualASRTask.build_model_from_file(args.asr_train_config, args.asr_model_file, "cpu")
     num_languages = len(model.languages)
 
-    def run(name, data_dir, warp=1.0):
-        logger.info("LID features of %s (%s, mel warp %g)", name, data_dir, warp)
-        return extract(model, data_dir, warp, args.batch_size, progress=lambda it: tqdm(it, desc=name, leave=False))
+    def run(name, data_dir, warps=(1.0,)):
+        logger.info("LID features of %s (%s, mel warps %s)", name, data_dir, ", ".join(f"{w:g}" for w in warps))
+        return extract(model, data_dir, warps, args.batch_size, progress=lambda it: tqdm(it, desc=name, leave=False))
 
-    train = {1.0: run("train", args.train_dir)}
-    for warp in args.train_warps:
-        train[warp] = run("train", args.train_dir, warp)
-    sets = {"train": train[1.0], **{name: run(name, d) for name, d in evals.items()}}
+    train = run("train", args.train_dir, [1.0] + list(args.train_warps))
+    sets = {"train": train[1.0], **{name: run(name, d)[1.0] for name, d in evals.items()}}
     record = {"model": str(args.asr_model_file), "sets": list(sets),
               "head": {name: accuracy(s.head_predictions, s.labels) for name, s in sets.items()}, "probes": []}
     warp_sets = [[1.0]] + ([[1.0] + list(args.train_warps)] if args.train_warps else [])

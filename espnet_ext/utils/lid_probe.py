@@ -17,11 +17,12 @@ training), full-batch Adam with weight decay, a fixed number of epochs and a fix
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence
+from typing import Callable, Dict, Iterable, List, Sequence
 
 import numpy as np
 import torch
 
+from espnet_ext.asr.lid.lid_router import mean_over_frames
 from espnet_ext.asr.specaug.mel_warp_specaug import warp_mel_axis
 from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
 
@@ -32,13 +33,10 @@ def pool(features: torch.Tensor, lengths: torch.Tensor, pooling: str) -> torch.T
     """(B, T, D) features of valid lengths (B,) -> (B, D) mean, or (B, 2 D) mean and standard deviation."""
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got '{pooling}'")
-    mask = (torch.arange(features.shape[1], device=features.device)[None] < lengths.to(features.device)[:, None])
-    mask = mask.unsqueeze(-1).to(features.dtype)
-    count = mask.sum(1).clamp(min=1.0)
-    mean = (features * mask).sum(1) / count
+    mean = mean_over_frames(features, lengths)
     if pooling == "mean":
         return mean
-    std = (((features - mean.unsqueeze(1)) ** 2 * mask).sum(1) / count).sqrt()
+    std = mean_over_frames((features - mean.unsqueeze(1)) ** 2, lengths).sqrt()
     return torch.cat([mean, std], dim=-1)
 
 
@@ -73,8 +71,10 @@ def read_data_dir(data_dir: Path, languages: Sequence[str]) -> Dict[str, tuple]:
     return out
 
 
-def extract(model, data_dir: Path, warp: float = 1.0, batch_size: int = 16, progress: Iterable = None) -> ProbeSet:
-    """Run the model's LID pass over a data dir (its mel axis warped by ``warp``) and pool the features."""
+def extract(model, data_dir: Path, warps: Sequence[float] = (1.0,), batch_size: int = 16,
+            progress: Callable[[Iterable], Iterable] = None) -> Dict[float, ProbeSet]:
+    """Run the model's LID pass over a data dir, once per mel-axis warp factor (the features are read once), and
+    pool the features: {warp: ProbeSet}."""
     import kaldiio
 
     if getattr(model, "lid_router", None) is None:
@@ -82,26 +82,31 @@ def extract(model, data_dir: Path, warp: float = 1.0, batch_size: int = 16, prog
     items = read_data_dir(data_dir, model.languages)
     loaded = {utt: np.asarray(kaldiio.load_mat(entry)) for utt, (entry, _) in items.items()}
     keys = sorted(loaded, key=lambda u: (loaded[u].shape[0], u))  # similar lengths batched together
-    pooled: Dict[str, List[torch.Tensor]] = {p: [] for p in POOLINGS}
-    heads, labels = [], []
+    labels = torch.tensor([items[u][1] for u in keys])
     model.eval()
     model.lid_router.set_routing("soft")  # no tag needed; pass 1 is the same under every routing
-    starts = range(0, len(keys), batch_size)
-    for start in (progress(starts) if progress else starts):
-        batch = keys[start:start + batch_size]
-        xs = [torch.from_numpy(loaded[u].astype(np.float32)) for u in batch]
-        lengths = torch.tensor([x.shape[0] for x in xs])
-        x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True)
-        if warp != 1.0:
-            x = warp_mel_axis(x, torch.full((len(batch),), float(warp)))
-        with torch.no_grad():
-            model.encode(x, lengths)  # ESPnet's normalization works in place on x: x is not reused
-            lid = model.lid_router.last
-            for p in POOLINGS:
-                pooled[p].append(pool(lid.features, lid.lengths, p))
-            heads.append(lid.utterance_logits.argmax(-1))
-        labels += [items[u][1] for u in batch]
-    return ProbeSet({p: torch.cat(v) for p, v in pooled.items()}, torch.tensor(labels), torch.cat(heads))
+    out = {}
+    for warp in warps:
+        pooled: Dict[str, List[torch.Tensor]] = {p: [] for p in POOLINGS}
+        heads = []
+        starts = range(0, len(keys), batch_size)
+        for start in (progress(starts) if progress else starts):
+            batch = keys[start:start + batch_size]
+            xs = [torch.from_numpy(loaded[u].astype(np.float32)) for u in batch]
+            lengths = torch.tensor([x.shape[0] for x in xs])
+            x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True)
+            if warp != 1.0:
+                x = warp_mel_axis(x, torch.full((len(batch),), float(warp)))
+            with torch.no_grad():
+                # ESPnet's encode (its normalization works in place on x: x is not reused); it also runs the
+                # real, routed pass, which the probe does not need: the price of reading exactly what the head reads
+                model.encode(x, lengths)
+                lid = model.lid_router.last
+                for p in POOLINGS:
+                    pooled[p].append(pool(lid.features, lid.lengths, p))
+                heads.append(lid.utterance_logits.argmax(-1))
+        out[warp] = ProbeSet({p: torch.cat(v) for p, v in pooled.items()}, labels, torch.cat(heads))
+    return out
 
 
 def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int = 400,

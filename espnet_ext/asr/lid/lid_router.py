@@ -33,13 +33,14 @@ import torch
 
 from espnet_ext.asr.adapters.dual_adapter import DualAdapter
 from espnet_ext.asr.language_conditioning import LanguageConditioned
+from espnet_ext.asr.lid.language_id_head import LanguageIdHead
 
 ROUTINGS = ("oracle", "hard", "soft")
 
 
 def _valid_frames(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """(B, T) 1 on each utterance's valid frames of ``x`` (B, T, ...), 0 on padding, in ``x``'s dtype."""
-    return (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]).to(x.dtype)
+    return LanguageIdHead.valid_frames(x, lengths).to(x.dtype)
 
 
 def smooth_over_frames(p: torch.Tensor, lengths: torch.Tensor, window: int) -> torch.Tensor:

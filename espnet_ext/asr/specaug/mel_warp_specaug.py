@@ -59,9 +59,8 @@ class MelWarpSpecAug(AbsSpecAug):
 
     def forward(self, x: torch.Tensor,
                 x_lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        low, high = self.warp_range
-        if high > low or low != 1.0:
-            factors = torch.empty(x.shape[0], device=x.device).uniform_(low, high)
+        if self.warp_range != (1.0, 1.0):
+            factors = torch.empty(x.shape[0], device=x.device).uniform_(*self.warp_range)
             x = warp_mel_axis(x, factors)
         if self.specaug is not None:
             x, x_lengths = self.specaug(x, x_lengths)
