@@ -15,7 +15,7 @@
 #     5  the CTC feasibility check of --asr_config's front end (stops above --ctc_feasibility_threshold), then
 #        training with ESPnet's trainer (CPU, or --ngpu N; N > 1 runs DDP; --train_nproc N: DDP over N CPU processes)
 #     6  decoding: joint CTC/attention batch beam search, --inference_nj jobs run by ${decode_cmd}
-#     7  scoring: CER per language + average (and WER), results.md / results.json / PNG; LID accuracy (lid.*)
+#     7  scoring: CER per language + average (and WER), results.md / results.json / PNG; LID accuracy (lid.*, per language and speaker)
 #     8  packing: <exp>/<inference_model>.zip, one file that espnet_ext.bin.transcribe takes (raw audio in)
 #   Hooks (--hooks, files in egs/TEMPLATE/asr1/hooks/ or paths) replace stages or add stages 9 and up, for what
 #   a recipe does differently: char_vocab (stage 3), per_language_vocab (stage 3), cs_multitask (stages 4-8: the
