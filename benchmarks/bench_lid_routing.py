@@ -19,7 +19,9 @@ Training: ``train_a2_bs_dual_adapters_cpu.yaml`` against ``train_a2_bs_dual_adap
 model plus ``lid_weight: 0.1``: the head and the extra pass through the encoder layers, forward and backward;
 and the same with the cheaper LID passes of ``model_conf.lid_layers: 1`` and/or ``lid_encoder_grad: false``),
 Adam, on the same random balanced batches (one utterance of each language, as benchmarks.bench_adapters); peak memory of a step
-as there.
+as there.  The one-pass model (``encoder_conf.adapter_common_layers: 2`` + ``lid_layers: 2``: the head reads
+language-agnostic layers the real pass runs anyway) is timed against the same encoder without the head (what
+the head costs) and against the plain model (what it costs to move from today's model to it).
 
 In every repeat the variants run back to back in an order rotated from repeat to repeat, after untimed
 warm-up; each repeat gives one ratio to the baseline, reported as the median and interquartile range of those
@@ -59,6 +61,9 @@ LID_VARIANTS = {
     "LID head, lid_layers 1 + lid_encoder_grad false": ["--model_conf", "lid_layers=1",
                                                         "--model_conf", "lid_encoder_grad=false"],
 }
+ONE_PASS = "LID head, one pass (adapter_common_layers 2, lid_layers 2)"
+PLAIN_COMMON = "no LID head, adapter_common_layers 2"
+ONE_PASS_ARGS = ["--encoder_conf", "adapter_common_layers=2", "--model_conf", "lid_layers=2"]
 GOALS = {"decoding": 1.10, "training": 1.05}
 
 
@@ -133,13 +138,15 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     from espnet_ext.train.task_optimizer import task_optimizer
 
     langs = A2_LANGUAGES
-    configs = {PLAIN: PLAIN_CONFIG, **{name: LID_CONFIG for name in LID_VARIANTS}}
+    configs = {PLAIN: PLAIN_CONFIG, **{name: LID_CONFIG for name in LID_VARIANTS},
+               PLAIN_COMMON: PLAIN_CONFIG, ONE_PASS: LID_CONFIG}
+    options = {**LID_VARIANTS, PLAIN_COMMON: ONE_PASS_ARGS[:2], ONE_PASS: ONE_PASS_ARGS}
     models, optimizers = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in configs.items():
             logger.info("training: building %s from %s", name, config.name)
             models[name] = build(config, opts.vocab, langs, Path(tmp), opts.dim,
-                                 extra_args=LID_VARIANTS.get(name, [])).to(opts.device).train()
+                                 extra_args=options.get(name, [])).to(opts.device).train()
             optimizers[name] = task_optimizer(models[name])  # optim: adam, as the training confs build it
     gen = torch.Generator().manual_seed(0)
     balanced = torch.arange(len(langs))  # one utterance of every language: the BS batch of the configs
@@ -159,11 +166,13 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     batch = make_batch(balanced, opts.frames, opts.text_len, opts.vocab, gen, opts.device, dim=opts.dim)
     memory = {n: peak_step_memory(models[n], optimizers[n], batch, opts.device) / 2**20 for n in names}
     params = {n: sum(p.numel() for p in models[n].parameters()) for n in names}
-    rows = _timed_rows("training", PLAIN, list(LID_VARIANTS), wall, cpu, "s", "step time")
-    for name in LID_VARIANTS:
+    rows = _timed_rows("training", PLAIN, list(LID_VARIANTS) + [ONE_PASS], wall, cpu, "s", "step time")
+    rows += _timed_rows("training", PLAIN_COMMON, [ONE_PASS], wall, cpu, "s", "step time")
+    for name in list(LID_VARIANTS) + [ONE_PASS]:
         rows.append(compare("training", "peak memory", PLAIN, name, [memory[PLAIN]], [memory[name]], "MiB"))
-    rows.append(compare("training", "parameters", PLAIN, WITH_LID, [params[PLAIN]], [params[WITH_LID]], "params"))
-    details = {n: {"config": str(configs[n].relative_to(REPO)), "options": LID_VARIANTS.get(n, []),
+    for name in (WITH_LID, ONE_PASS):
+        rows.append(compare("training", "parameters", PLAIN, name, [params[PLAIN]], [params[name]], "params"))
+    details = {n: {"config": str(configs[n].relative_to(REPO)), "options": options.get(n, []),
                    "params": params[n], "peak_memory_mib": memory[n], "step_wall_s": wall[n], "step_cpu_s": cpu[n]}
                for n in names}
     settings = {"batch": f"{len(langs)} utterances, one per language", "frames": opts.frames,
@@ -174,16 +183,19 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
 
 def headline_ratios(rows: List[Dict]) -> Dict[str, float]:
     """The median wall-clock ratios the issue's goals are about, and the memory ratio, by a short key."""
-    wanted = {("decoding", "hard", "decoding time (wall)"): "decode_hard_vs_oracle",
-              ("decoding", "soft", "decoding time (wall)"): "decode_soft_vs_oracle",
-              ("training", WITH_LID, "step time (wall)"): "train_step_lid_vs_plain",
-              ("training", WITH_LID, "peak memory"): "train_peak_memory_lid_vs_plain",
-              ("training", "LID head, lid_layers 1", "step time (wall)"): "train_step_lid_layers1_vs_plain",
-              ("training", "LID head, lid_encoder_grad false", "step time (wall)"): "train_step_lid_nograd_vs_plain",
-              ("training", "LID head, lid_layers 1 + lid_encoder_grad false", "step time (wall)"):
-                  "train_step_lid_layers1_nograd_vs_plain"}
-    return {wanted[r["section"], r["variant"], r["metric"]]: r["ratio"] for r in rows
-            if (r["section"], r["variant"], r["metric"]) in wanted}
+    wall = "step time (wall)"
+    wanted = {("oracle", "hard", "decoding time (wall)"): "decode_hard_vs_oracle",
+              ("oracle", "soft", "decoding time (wall)"): "decode_soft_vs_oracle",
+              (PLAIN, WITH_LID, wall): "train_step_lid_vs_plain",
+              (PLAIN, WITH_LID, "peak memory"): "train_peak_memory_lid_vs_plain",
+              (PLAIN, "LID head, lid_layers 1", wall): "train_step_lid_layers1_vs_plain",
+              (PLAIN, "LID head, lid_encoder_grad false", wall): "train_step_lid_nograd_vs_plain",
+              (PLAIN, "LID head, lid_layers 1 + lid_encoder_grad false", wall):
+                  "train_step_lid_layers1_nograd_vs_plain",
+              (PLAIN, ONE_PASS, wall): "train_step_one_pass_vs_plain",
+              (PLAIN_COMMON, ONE_PASS, wall): "train_step_one_pass_vs_same_encoder"}
+    return {wanted[r["baseline"], r["variant"], r["metric"]]: r["ratio"] for r in rows
+            if (r["baseline"], r["variant"], r["metric"]) in wanted}
 
 
 def render_markdown(result: Dict) -> str:
@@ -193,7 +205,10 @@ def render_markdown(result: Dict) -> str:
              f"training step with / without the LID head {ratio['train_step_lid_vs_plain']:.3f} "
              f"(goal <= {GOALS['training']:.2f}); with lid_layers 1 {ratio['train_step_lid_layers1_vs_plain']:.3f}, "
              f"with lid_encoder_grad false {ratio['train_step_lid_nograd_vs_plain']:.3f}, with both "
-             f"{ratio['train_step_lid_layers1_nograd_vs_plain']:.3f}"]
+             f"{ratio['train_step_lid_layers1_nograd_vs_plain']:.3f}",
+             f"one pass (adapter_common_layers 2, lid_layers 2) {ratio['train_step_one_pass_vs_same_encoder']:.3f} "
+             f"against the same encoder without the head, {ratio['train_step_one_pass_vs_plain']:.3f} against "
+             "the plain model"]
     lines = ["# Decoding without a language tag: cost of the LID routing (issue 20)", "",
              f"Command: `{result['command']}`; total wall time {result['total_wall_s']:.0f} s. Ratios are "
              "variant / baseline per repeat (median, IQR), the variants alternated in a rotated order; "

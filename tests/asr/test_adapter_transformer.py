@@ -141,7 +141,7 @@ def trained_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("exp")
     (root / "tokens.txt").write_text("\n".join(TOKENS) + "\n")
     out = {}
-    for row in ("bs_dual_adapters", "lid", "bs_dual_adapters_lid"):
+    for row in ("bs_dual_adapters", "lid", "bs_dual_adapters_lid", "bs_dual_adapters_lid_melwarp_soft_common2"):
         exp = root / row
         MultilingualASRTask.main(cmd=[
             "--dry_run", "true", "--iterator_type", "none", "--output_dir", str(exp),
@@ -158,7 +158,8 @@ def trained_dir(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("row", ["bs_dual_adapters", "lid", "bs_dual_adapters_lid"])
+@pytest.mark.parametrize("row", ["bs_dual_adapters", "lid", "bs_dual_adapters_lid",
+                                 "bs_dual_adapters_lid_melwarp_soft_common2"])
 def test_saved_model_reloads_through_stock_espnet_with_the_same_state_dict(trained_dir, row):
     from espnet2.tasks.asr import ASRTask
 
@@ -187,11 +188,12 @@ def test_decoding_with_adapters_runs_batch_beam_search_with_the_language(trained
         s2t.asr_model.encode(torch.from_numpy(feats)[None], torch.tensor([60]))
 
 
-def test_lid_model_decodes_without_a_language_and_writes_it(trained_dir, tmp_path):
+@pytest.mark.parametrize("row", ["bs_dual_adapters_lid", "bs_dual_adapters_lid_melwarp_soft_common2"])
+def test_lid_model_decodes_without_a_language_and_writes_it(trained_dir, tmp_path, row):
     from espnet2.bin.asr_inference import Speech2Text
     from espnet_ext.asr.speech2text_builder import build_speech2text, decode, get_parser
 
-    exp = trained_dir["bs_dual_adapters_lid"]
+    exp = trained_dir[row]
     assert list(torch.load(exp / "model.pth"))[-2:] == ["lid_head.linear.weight", "lid_head.linear.bias"]
     feats = np.random.default_rng(0).standard_normal((60, 80)).astype(np.float32)
     stock = Speech2Text(asr_train_config=exp / "config.yaml", asr_model_file=exp / "model.pth", beam_size=2,

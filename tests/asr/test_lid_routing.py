@@ -1,6 +1,8 @@
 """LID head (issue 20): joint LID loss, state_dict keys, two-pass oracle / hard / soft routing, decoding
 without a language tag, and frame-level LID targets from the CTC forced alignment (code-switching)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -21,9 +23,9 @@ ENC = dict(output_size=16, attention_heads=2, linear_units=24, num_blocks=2, inp
 HEAD_KEYS = ["lid_head.linear.weight", "lid_head.linear.bias"]
 
 
-def parts(seed=0):
+def parts(seed=0, **enc_kw):
     torch.manual_seed(seed)
-    enc = AdapterTransformerEncoder(8, languages=LANGS, adapter_bottleneck=4, **ENC)
+    enc = AdapterTransformerEncoder(8, languages=LANGS, adapter_bottleneck=4, **ENC, **enc_kw)
     dec = AdapterTransformerDecoder(len(TOKENS), 16, languages=LANGS, adapter_bottleneck=4, attention_heads=2,
                                     linear_units=24, num_blocks=1)
     return dict(vocab_size=len(TOKENS), token_list=TOKENS, frontend=None, specaug=None, normalize=None,
@@ -31,8 +33,8 @@ def parts(seed=0):
                 joint_network=None, ctc_weight=0.3)
 
 
-def build(lid_weight=0.5, seed=0, **kw):
-    model = MultilingualASRModel(**parts(seed), languages=LANGS, lid_weight=lid_weight, **kw)
+def build(lid_weight=0.5, seed=0, enc_kw=None, **kw):
+    model = MultilingualASRModel(**parts(seed, **(enc_kw or {})), languages=LANGS, lid_weight=lid_weight, **kw)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():  # adapters start as the identity, which would route nothing
         for _, p in adapter_io.named_adapter_parameters(model):
@@ -226,18 +228,23 @@ def count_calls(modules):
     return calls
 
 
-@pytest.mark.parametrize("lid_layers", [None, 1])
-def test_lid_pass_shares_the_input_layer_and_runs_lid_layers_layers(lid_layers):
+@pytest.mark.parametrize("common_layers, lid_layers, expected_calls", [
+    (0, None, [1, 2, 2]), (0, 1, [1, 2, 1]), (1, 1, [1, 1, 1]), (1, None, [1, 1, 2])])
+def test_lid_pass_shares_the_input_layer_and_the_language_agnostic_layers(common_layers, lid_layers, expected_calls):
     """The input layer runs once per forward (both passes start from its output); pass 1 runs the first
-    ``lid_layers`` layers with the common adapters only, and the head reads them after the final LayerNorm."""
-    model = build(lid_layers=lid_layers).eval()
+    ``lid_layers`` layers with the common adapters only, and the head reads them after the final LayerNorm.
+    encoder_conf.adapter_common_layers 1: layer 0 holds the common adapter only, so it runs once, in the real
+    pass; with lid_layers 1 the head reads it and no layer runs twice, else pass 1 goes on from it."""
+    common = dict(adapter_common_layers=common_layers)
+    model = build(lid_layers=lid_layers, enc_kw=common).eval()
+    assert model.lid_router.shared_layers == common_layers
     enc = model.encoder
     calls = count_calls([enc.embed, *enc.encoders])
-    x, lens = batch()["speech"], batch()["speech_lengths"]
+    x, lens, tag = batch()["speech"], batch()["speech_lengths"], torch.tensor([0, 2, 1])
     with torch.no_grad():
-        out, lid = encode(model, x, lens, torch.tensor([0, 2, 1]))
-    assert calls == ([1, 2, 2] if lid_layers is None else [1, 2, 1])
-    plain = MultilingualASRModel(**parts(), languages=LANGS).eval()
+        out, lid = encode(model, x, lens, tag)
+    assert calls == expected_calls
+    plain = MultilingualASRModel(**parts(**common), languages=LANGS).eval()
     plain.load_state_dict(model.state_dict(), strict=False)
     with torch.no_grad():
         for m in plain.conditioned_modules():
@@ -246,8 +253,56 @@ def test_lid_pass_shares_the_input_layer_and_runs_lid_layers_layers(lid_layers):
         for layer in list(plain.encoder.encoders)[:lid_layers]:
             h, masks = layer(h, masks)
         assert torch.equal(lid.features, plain.encoder.after_norm(h))
-        with plain.language_context(torch.tensor([0, 2, 1]), 3):
-            assert torch.equal(out, plain.encode(x, lens)[0])  # the real pass: oracle, as without the head
+        with plain.language_context(tag, 3):
+            assert torch.equal(out, plain.encode(x, lens)[0])  # oracle: ESPnet's own forward, every layer in turn
+        posterior = model.lid_head(lid.features, lens)[0].softmax(-1)
+        soft, _ = encode(model, x, lens, routing="soft")
+        for m in plain.conditioned_modules():
+            m.set_language_weights(posterior)
+        assert torch.allclose(soft, plain.encoder(x, lens)[0], atol=1e-6)
+
+
+def test_layer_drop_applies_to_both_passes_as_in_espnet():
+    """The routed encoder runs its layers one by one; ESPnet's layer drop (MultiSequential) still applies."""
+    model = build(lid_layers=None, enc_kw=dict(layer_drop_rate=1.0)).train()
+    enc = model.encoder
+    calls = count_calls([enc.embed, *enc.encoders])
+    x, lens = batch()["speech"], batch()["speech_lengths"]
+    out, lid = encode(model, x, lens, torch.tensor([0, 2, 1]))
+    assert calls == [1, 0, 0]  # every layer dropped, in pass 1 and in the real pass
+    assert torch.equal(out, lid.features)  # both are the final LayerNorm of the input layer's output
+    model.eval()
+    encode(model, x, lens, torch.tensor([0, 2, 1]))
+    assert calls == [2, 2, 2]  # no drop at inference
+
+
+@pytest.mark.parametrize("encoder_grad", [True, False])
+def test_the_lid_loss_reaches_the_shared_layers_unless_lid_encoder_grad_is_false(encoder_grad):
+    model = build(lid_layers=1, lid_encoder_grad=encoder_grad, enc_kw=dict(adapter_common_layers=1)).train()
+    model(**batch())
+    model.zero_grad()
+    lid_loss, _ = model.lid_loss(model.lid_router.last, torch.tensor([0, 2, 1]), batch()["text"],
+                                 batch()["text_lengths"])
+    lid_loss.backward()
+    assert model.lid_head.linear.weight.grad.abs().sum() > 0
+    shared = model.encoder.encoders[0].feed_forward.w_1.weight.grad
+    assert (shared is not None and shared.abs().sum() > 0) == encoder_grad
+    assert model.encoder.encoders[1].feed_forward.w_1.weight.grad is None  # above the head: the ASR loss's only
+
+
+def test_adapter_common_layers_keep_the_common_adapter_only():
+    enc = AdapterTransformerEncoder(8, languages=LANGS, adapter_bottleneck=4, adapter_common_layers=1, **ENC)
+    first, second = (layer.adapter for layer in enc.encoders)
+    assert first.mode == "common" and first.slots == [] and first.common.bottleneck == 4
+    assert second.mode == "dual" and second.slots == LANGS
+    keys = [k for k in enc.state_dict() if ".adapter." in k]
+    assert not any(k.startswith("encoders.0.adapter.lang_adapters.") for k in keys)
+    assert any(k.startswith("encoders.1.adapter.lang_adapters.zh.") for k in keys)
+    for bad, message in [(3, "must be between 0 and num_blocks (2), got 3"), (-1, "got -1")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            AdapterTransformerEncoder(8, languages=LANGS, adapter_common_layers=bad, **ENC)
+    with pytest.raises(ValueError, match="needs adapter_mode dual, got 'lang'"):
+        AdapterTransformerEncoder(8, languages=LANGS, adapter_mode="lang", adapter_common_layers=1, **ENC)
 
 
 def test_lid_encoder_grad_false_trains_the_head_only_from_the_lid_loss():

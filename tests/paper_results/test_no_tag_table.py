@@ -98,3 +98,36 @@ def test_exactly_the_three_routings(dirs, tmp_path, capsys):
         no_tag_table.main([f"oracle={dirs['oracle']}", f"hard={dirs['hard']}", f"soft={dirs['soft']}",
                            "--out", str(tmp_path / "t.md")])
     assert "give the .json path" in capsys.readouterr().err
+
+
+def _write(path, lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+def test_the_gap_is_split_by_the_misrouted_utterances(dirs, tmp_path, capsys):
+    """Two languages, two utterances each: soft misroutes u3 (fr read as en) and garbles it; u1 is decoded
+    worse by soft although routed right.  Per-language CER (spaces count): en 4 + 3 chars, fr 4 + 4 chars."""
+    refs = {"u1": "abcd", "u2": "xyz", "u3": "pqrs", "u4": "lmno"}
+    _write(tmp_path / "text", [f"{u} {t}" for u, t in refs.items()])
+    _write(tmp_path / "utt2lang", ["u1 en", "u2 en", "u3 fr", "u4 fr"])
+    _write(dirs["oracle"] / "1best_recog" / "text", ["u1 abcd", "u2 xyz", "u3 pqrs", "u4 lmno"])
+    _write(dirs["soft"] / "1best_recog" / "text", ["u1 abxd", "u2 xyz", "u3 the long one", "u4 lmno"])
+    _write(dirs["soft"] / "lang", ["u1 en 0.9", "u2 en 0.8", "u3 en 0.6", "u4 fr 0.99"])
+    split = no_tag_table.misrouting_split(dirs, tmp_path / "text", tmp_path / "utt2lang")
+    # oracle 0 everywhere; soft: en 1/7, fr edit("pqrs", "the long one") = 12 over 8 chars
+    en, fr = 100 / 7, 100 * 12 / 8
+    assert split == {"utterances": 4, "misrouted": 1, "gap": round((en + fr) / 2, 2),
+                     "gap_routed_right": round(en / 2, 2), "gap_misrouted": round(fr / 2, 2)}
+    out = tmp_path / "t" / "no_tag.json"
+    assert no_tag_table.main([f"{r}={d}" for r, d in dirs.items()] + [
+        "--out", str(out), "--text", str(tmp_path / "text"), "--utt2lang", str(tmp_path / "utt2lang")]) == 0
+    assert (f"+{fr / 2:.2f} comes from the 1 of 4 utterances soft routed to another language and "
+            f"+{en / 2:.2f} from the rest") in out.with_suffix(".md").read_text(encoding="utf-8")
+    assert list(json.loads(out.read_text(encoding="utf-8"))) == ["oracle", "hard", "soft"]  # the json as before
+    _write(dirs["soft"] / "lang", ["u1 en 0.9", "u2 en 0.8"])
+    with pytest.raises(ValueError, match=f"{dirs['soft'] / 'lang'}: no language chosen for utterance 'u3'"):
+        no_tag_table.misrouting_split(dirs, tmp_path / "text", tmp_path / "utt2lang")
+    with pytest.raises(SystemExit):
+        no_tag_table.main([f"{r}={d}" for r, d in dirs.items()] + ["--out", str(out), "--text", "x"])
+    assert "--text and --utt2lang go together" in capsys.readouterr().err

@@ -15,7 +15,7 @@ config.yaml of trained models use the flat keys.  What they share: gather the ke
 checked by ``DualAdapter`` itself, the one place that knows what they mean.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
 
 from espnet_ext.asr.adapters.dual_adapter import DualAdapter
@@ -56,3 +56,8 @@ class AdapterOptions:
         """A fresh Dual-Adapter (eq. 4) for one layer of width ``size``; every layer gets its own."""
         return DualAdapter(size, self.languages, bottleneck=self.bottleneck, mode=self.mode, groups=self.groups,
                            bottleneck_per_language=self.bottleneck_per_language, residual=self.residual)
+
+    def common_only(self) -> "AdapterOptions":
+        """These options with the common adapter alone (mode ``common``, the same bottleneck and residual): a
+        layer without language-specific adapters (``encoder_conf.adapter_common_layers``)."""
+        return replace(self, mode="common", groups=None, bottleneck_per_language=None)

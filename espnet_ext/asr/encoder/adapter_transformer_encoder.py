@@ -18,7 +18,10 @@ ESPnet's names and a stock transformer checkpoint loads into this encoder.
 
 A LID head's language-agnostic first pass (espnet_ext/asr/lid/lid_router.py) runs between the input layer and
 the layers (``before_layers``): the input layer has no language conditioning, so both passes share its output
-and it runs once per forward (on the CPU confs it is about half of the encoder's compute).
+and it runs once per forward (on the CPU confs it is about half of the encoder's compute).  So do the first
+``adapter_common_layers`` layers, which hold the common adapter only (no language-specific adapter; our option,
+not the paper's, which adapts every layer): the router runs them once, lets the head read them, and the real
+pass goes on from there (docs/lid_routing.md, "One pass").
 """
 
 from typing import Callable, Dict, List, Optional, Tuple
@@ -113,6 +116,9 @@ class AdapterTransformerEncoder(TransformerEncoder):
             ``espnet_ext.tasks.asr.MultilingualASRTask`` when not given.
         adapter_mode, adapter_bottleneck, adapter_groups, adapter_bottleneck_per_language, adapter_residual:
             the Dual-Adapter of every layer (eq. 13): ``adapter_<x>`` is ``DualAdapter``'s argument ``x``.
+        adapter_common_layers: the first k layers hold the common adapter only (``adapter_mode`` dual):
+            language-agnostic layers a LID head's pass shares with the real pass.  0 (default): A2's
+            Dual-Adapter in every layer.
     """
 
     @typechecked
@@ -141,9 +147,16 @@ class AdapterTransformerEncoder(TransformerEncoder):
         adapter_groups: Optional[Dict[str, str]] = None,
         adapter_bottleneck_per_language: Optional[Dict[str, int]] = None,
         adapter_residual: str = "single",
+        adapter_common_layers: int = 0,
     ):
         adapters = AdapterOptions.from_conf("encoder_conf", languages, adapter_mode, adapter_bottleneck,
                                             adapter_groups, adapter_bottleneck_per_language, adapter_residual)
+        if not 0 <= adapter_common_layers <= num_blocks:
+            raise ValueError(f"encoder_conf.adapter_common_layers must be between 0 and num_blocks "
+                             f"({num_blocks}), got {adapter_common_layers}")
+        if adapter_common_layers and adapter_mode != "dual":
+            raise ValueError("encoder_conf.adapter_common_layers keeps the common adapter of a Dual-Adapter in the "
+                             f"first layers and needs adapter_mode dual, got '{adapter_mode}'")
         super().__init__(
             input_size, output_size=output_size, attention_heads=attention_heads, linear_units=linear_units,
             num_blocks=num_blocks, dropout_rate=dropout_rate, positional_dropout_rate=positional_dropout_rate,
@@ -154,10 +167,14 @@ class AdapterTransformerEncoder(TransformerEncoder):
             qk_norm=qk_norm, use_flash_attn=use_flash_attn,
         )
         # eq. 13 in every layer; the adapter is built before its layer is wrapped, as a fixed seed expects
-        wrap_layers(self.encoders, lambda layer: _AdapterEncoderLayer(layer, adapters.new_adapter(output_size)))
+        per_layer = iter([adapters.common_only()] * adapter_common_layers
+                         + [adapters] * (num_blocks - adapter_common_layers))  # wrap_layers goes first to last
+        wrap_layers(self.encoders, lambda layer: _AdapterEncoderLayer(layer, next(per_layer).new_adapter(output_size)))
         # Set by a LID router: called with the input layer's output (xs (B, T', D), masks (B, 1, T')) before the
-        # layers run, to run the LID pass on it and route the layers' adapters. None: ESPnet's forward as is.
-        self.before_layers: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None
+        # layers run, to run the LID pass on it and route the layers' adapters; it returns None, or (xs, n) when
+        # it has run the first n layers of the real pass already (their output xs). None: ESPnet's forward as is.
+        self.before_layers: Optional[Callable[[torch.Tensor, torch.Tensor],
+                                              Optional[Tuple[torch.Tensor, int]]]] = None
 
     def embed_input(self, xs_pad: torch.Tensor, ilens: torch.Tensor,
                     masks: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -173,14 +190,29 @@ class AdapterTransformerEncoder(TransformerEncoder):
                                    f"than {limit} frames), return empty results", xs_pad.size(1), limit)
         return self.embed(xs_pad, masks)
 
+    def run_layers(self, xs: torch.Tensor, masks: torch.Tensor, start: int = 0,
+                   stop: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Layers ``start`` .. ``stop - 1`` in turn, each skipped in training with probability ``layer_drop_rate``
+        as ESPnet's ``MultiSequential`` does (iterating the layers one by one would bypass it)."""
+        layers = list(self.encoders)[start:stop]
+        rate = getattr(self.encoders, "layer_drop_rate", 0.0)
+        keep = (torch.empty(len(layers)).uniform_() >= rate).tolist() if self.training and rate > 0 \
+            else [True] * len(layers)
+        for layer, kept in zip(layers, keep):
+            if kept:
+                xs, masks = layer(xs, masks)
+        return xs, masks
+
     def forward(self, xs_pad: torch.Tensor, ilens: torch.Tensor, prev_states: Optional[torch.Tensor] = None,
                 masks: Optional[torch.Tensor] = None, ctc=None, return_all_hs: bool = False):
         if self.before_layers is None or return_all_hs or len(self.interctc_layer_idx) > 0:
             return super().forward(xs_pad, ilens, prev_states, masks, ctc, return_all_hs)
         xs, masks = self.embed_input(xs_pad, ilens, masks)
-        self.before_layers(xs, masks)  # the LID pass on the shared input-layer output, then the routing
-        for layer in self.encoders:  # as ESPnet's forward: each layer in turn
-            xs, masks = layer(xs, masks)
+        done = self.before_layers(xs, masks)  # the LID pass on the shared input-layer output, then the routing
+        start = 0
+        if done is not None:  # the router ran the shared language-agnostic layers already
+            xs, start = done
+        xs, masks = self.run_layers(xs, masks, start)
         if self.normalize_before:
             xs = self.after_norm(xs)
         return xs, masks.squeeze(1).sum(1), None

@@ -15,9 +15,12 @@ Cost: the encoder layers run twice (training: forward and backward), the input l
 ``adapter_transformer`` encoder calls ``before_layers`` with its input layer's output, which has no language
 conditioning, so pass 1 starts from it.  Two options make pass 1 cheaper (model_conf, docs/lid_routing.md):
 ``lid_layers: k`` runs only the first k layers in it (the head reads layer k, after the final LayerNorm), and
-``lid_encoder_grad: false`` runs it without autograd (the LID loss then trains the head only).  An encoder
-without language-specific adapters (plain transformer, decoder adapters only) needs no second pass: the head
-reads its one output.  Training routes by the tag (oracle; at ``lid_train_routing: frame_targets`` by the
+``lid_encoder_grad: false`` runs it without autograd (the LID loss then trains the head only).  Leading layers
+without language-specific adapters (``encoder_conf.adapter_common_layers``) compute the same in both passes: they
+run once, in the real pass, and pass 1 goes on from their output; with ``lid_layers`` no deeper than them there
+is no pass 1 left at all, and the head costs its own linear layer only ("One pass" in docs/lid_routing.md).
+An encoder without language-specific adapters (plain transformer, decoder adapters only) needs no second pass:
+the head reads its one output.  Training routes by the tag (oracle; at ``lid_train_routing: frame_targets`` by the
 frame languages of the reference) and trains the head on the pass-1 features, which are exactly what the head
 sees at inference.
 
@@ -123,6 +126,13 @@ class LidRouter:
         shared_input = (self.two_pass and hasattr(model.encoder, "before_layers")
                         and len(getattr(model.encoder, "interctc_layer_idx", [])) == 0)
         self.num_layers = num_layers
+        # leading encoder layers without language-specific adapters: the same in both passes, so run once
+        self.shared_layers = 0
+        if shared_input:
+            for layer in model.encoder.encoders:
+                if any(m.slots for m in layer.modules() if isinstance(m, DualAdapter)):
+                    break
+                self.shared_layers += 1
         if num_layers is not None:
             if not shared_input:
                 raise ValueError(f"model_conf.lid_layers runs the first layers of an adapter_transformer encoder with "
@@ -177,18 +187,21 @@ class LidRouter:
             m.switch_language_off()
         return tag, routing
 
-    def _lid_pass(self, xs: torch.Tensor, masks: torch.Tensor) -> None:
-        """Pass 1 from the input layer's output (the encoder's ``before_layers``), then the real pass's routing."""
+    def _lid_pass(self, xs: torch.Tensor, masks: torch.Tensor) -> Tuple[torch.Tensor, int]:
+        """Pass 1 from the input layer's output (the encoder's ``before_layers``), then the real pass's routing.
+        Returns the output of the shared leading layers and their number: where the real pass goes on."""
         tag, routing = self._start_lid_pass()
-        layers = list(self.encoder.encoders)[:self.num_layers]  # num_layers None: all
+        depth = len(self.encoder.encoders) if self.num_layers is None else self.num_layers
+        shared = min(self.shared_layers, depth)
+        # the language-agnostic leading layers: the real pass's own, with its autograd
+        real, _ = self.encoder.run_layers(xs, masks, 0, shared)
         with torch.set_grad_enabled(self.encoder_grad and torch.is_grad_enabled()):
-            h = xs
-            for layer in layers:
-                h, _ = layer(h, masks)
+            h, _ = self.encoder.run_layers(real, masks, shared, depth)
             if self.encoder.normalize_before:
                 h = self.encoder.after_norm(h)
         self._run_head(h, masks.squeeze(1).sum(1), routing, tag)
         self._route(routing, tag)
+        return real, shared
 
     def _before_encoder(self, encoder, args, kwargs):
         tag, routing = self._start_lid_pass()
