@@ -63,7 +63,8 @@ LID_VARIANTS = {
 }
 ONE_PASS = "LID head, one pass (adapter_common_layers 2, lid_layers 2)"
 PLAIN_COMMON = "no LID head, adapter_common_layers 2"
-ONE_PASS_ARGS = ["--encoder_conf", "adapter_common_layers=2", "--model_conf", "lid_layers=2"]
+COMMON_LAYERS_ARGS = ["--encoder_conf", "adapter_common_layers=2"]  # the one-pass encoder, with or without a head
+ONE_PASS_ARGS = COMMON_LAYERS_ARGS + ["--model_conf", "lid_layers=2"]
 GOALS = {"decoding": 1.10, "training": 1.05}
 
 
@@ -140,7 +141,7 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     langs = A2_LANGUAGES
     configs = {PLAIN: PLAIN_CONFIG, **{name: LID_CONFIG for name in LID_VARIANTS},
                PLAIN_COMMON: PLAIN_CONFIG, ONE_PASS: LID_CONFIG}
-    options = {**LID_VARIANTS, PLAIN_COMMON: ONE_PASS_ARGS[:2], ONE_PASS: ONE_PASS_ARGS}
+    options = {**LID_VARIANTS, PLAIN_COMMON: COMMON_LAYERS_ARGS, ONE_PASS: ONE_PASS_ARGS}
     models, optimizers = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in configs.items():
