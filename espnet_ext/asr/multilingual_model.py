@@ -51,13 +51,16 @@ class MultilingualASRModel(ESPnetASRModel):
             code-switched utterance trains the adapters frame routing will use) or ``soft`` (by the head's own
             posteriors, as ``soft`` decoding routes: training and decoding see the same mixtures); validation is
             routed as training is; docs/lid_routing.md).
+        lid_head_pooling: ``mean`` (default) or ``stats`` (mean and standard deviation over the frames;
+            ``utterance`` level only) pooling of the LID head (espnet_ext/asr/lid/language_id_head.py).
+        lid_head_hidden: units of the LID head's ReLU hidden layer; 0 (default): a linear head.
         *args, **kwargs: everything ``ESPnetASRModel`` takes (ctc_weight, lsm_weight, ...).
     """
 
     def __init__(self, *args, languages: Optional[List[str]] = None, lid_weight: float = 0.0,
                  lid_level: str = "utterance", lid_script_languages: Optional[Dict[str, str]] = None,
                  lid_layers: Optional[int] = None, lid_encoder_grad: bool = True, lid_train_routing: str = "tag",
-                 **kwargs):
+                 lid_head_pooling: str = "mean", lid_head_hidden: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         if not languages:
             raise ValueError("model_conf.languages must list the model's languages, e.g. [en, fr, zh]")
@@ -86,13 +89,20 @@ class MultilingualASRModel(ESPnetASRModel):
         if lid_layers is not None and lid_level == "frame":
             raise ValueError("model_conf.lid_layers needs lid_level 'utterance': the frame targets come from the "
                              "CTC alignment of the LID pass, which needs every encoder layer")
+        if lid_weight == 0 and (lid_head_pooling != "mean" or lid_head_hidden != 0):
+            raise ValueError("model_conf.lid_head_pooling and lid_head_hidden shape the LID head, and lid_weight 0 "
+                             "builds none: set lid_weight > 0 or drop them")
+        if lid_head_pooling == "stats" and lid_level == "frame":
+            raise ValueError("model_conf.lid_head_pooling 'stats' pools an utterance's frames into one vector; "
+                             "lid_level 'frame' classifies each frame: use lid_head_pooling mean")
         self.lid_weight = float(lid_weight)
         self.lid_train_routing = lid_train_routing
         self.lid_head: Optional[LanguageIdHead] = None
         self.lid_router: Optional[LidRouter] = None
         self.lid_loss: Optional[LidLoss] = None
         if self.lid_weight > 0:
-            self.lid_head = LanguageIdHead(self.encoder.output_size(), len(self.languages))
+            self.lid_head = LanguageIdHead(self.encoder.output_size(), len(self.languages), lid_head_pooling,
+                                           lid_head_hidden)
             self.lid_router = LidRouter(self, lid_level, lid_layers, lid_encoder_grad)
             self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
             self.lid_router.target_fn = self.lid_loss.frame_targets_of

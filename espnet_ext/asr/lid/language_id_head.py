@@ -1,6 +1,6 @@
 """The language-identification (LID) head on the shared encoder output (issue 20, docs/lid_routing.md).
 
-One linear map from the encoder dimension to the L languages of ``model_conf.languages``:
+The default head is one linear map from the encoder dimension to the L languages of ``model_conf.languages``:
 
     frame logits      z_t = W h_t + b                                 (B, T, L)
     utterance logits  z   = W mean_t(h_t) + b = mean_t(z_t)           (B, L)
@@ -8,37 +8,71 @@ One linear map from the encoder dimension to the L languages of ``model_conf.lan
 Mean pooling and the linear map commute, so the utterance-level head (mean-pooled encoder output -> linear)
 and the frame-level head (code-switching, per-frame routing) are the same parameters, ``lid_head.linear.*``,
 read at two levels; padded frames never enter the mean.
+
+Two options (``model_conf.lid_head_pooling`` / ``lid_head_hidden``; our choice, the A2 paper has no LID head)
+make the utterance-level classifier stronger, as language-recognition x-vector systems pool ("Spoken
+Language Recognition using X-vectors", Snyder et al., Odyssey 2018):
+
+    stats pooling     s = [mean_t(h_t); std_t(h_t)]                    (B, 2D)   utterance level only
+    hidden layer      z = W2 relu(W1 s + b1) + b2                      (keys lid_head.hidden.*, lid_head.linear.*)
+
+A frame has no standard deviation, so ``stats`` serves the utterance level alone (it returns no frame logits);
+the hidden layer applies to frames too (z_t = W2 relu(W1 h_t + b1) + b2).
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
 LEVELS = ("utterance", "frame")
+POOLINGS = ("mean", "stats")
 
 
 class LanguageIdHead(torch.nn.Module):
-    """Linear LID classifier over the encoder output, read per utterance (mean-pooled) or per frame.
+    """LID classifier over the encoder output, read per utterance (pooled) or per frame.
 
     Args:
         size: encoder output dimension.
         num_languages: size L of the language inventory.
+        pooling: ``mean`` (the mean of the valid frames) or ``stats`` (their mean and standard deviation).
+        hidden: units of a ReLU hidden layer before the output layer; 0 (default): a linear head.
     """
 
-    def __init__(self, size: int, num_languages: int):
+    def __init__(self, size: int, num_languages: int, pooling: str = "mean", hidden: int = 0):
         super().__init__()
         if num_languages < 2:
             raise ValueError(f"a LID head needs at least 2 languages in model_conf.languages, got {num_languages}")
-        self.linear = torch.nn.Linear(size, num_languages)
+        if pooling not in POOLINGS:
+            raise ValueError(f"model_conf.lid_head_pooling must be one of {POOLINGS}, got '{pooling}'")
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
+            raise ValueError(f"model_conf.lid_head_hidden must be a number of units >= 0 (0: linear head), got {hidden!r}")
+        self.pooling = pooling
+        features = 2 * size if pooling == "stats" else size
+        self.hidden = torch.nn.Linear(features, hidden) if hidden > 0 else None
+        self.linear = torch.nn.Linear(hidden if hidden > 0 else features, num_languages)
 
     @staticmethod
     def valid_frames(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) bool: frame t of utterance b is inside its length."""
         return torch.arange(h.shape[1], device=h.device).unsqueeze(0) < lengths.to(h.device).unsqueeze(1)
 
-    def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """h (B, T, D), lengths (B,) -> (utterance logits (B, L), frame logits (B, T, L))."""
-        frame_logits = self.linear(h)
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., features) -> (..., L) logits."""
+        if self.hidden is not None:
+            x = torch.relu(self.hidden(x))
+        return self.linear(x)
+
+    def pool(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """h (B, T, D) -> (B, D) mean, or (B, 2D) [mean; std], over each utterance's valid frames."""
         mask = self.valid_frames(h, lengths).unsqueeze(-1).to(h.dtype)  # (B, T, 1)
-        pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # mean over the valid frames
-        return self.linear(pooled), frame_logits
+        count = mask.sum(1).clamp(min=1.0)
+        mean = (h * mask).sum(1) / count
+        if self.pooling == "mean":
+            return mean
+        var = (((h - mean.unsqueeze(1)) ** 2) * mask).sum(1) / count
+        return torch.cat([mean, var.clamp(min=1e-8).sqrt()], dim=-1)  # the floor keeps sqrt's gradient finite
+
+    def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """h (B, T, D), lengths (B,) -> (utterance logits (B, L), frame logits (B, T, L); None with stats pooling)."""
+        frame_logits = self.classify(h) if self.pooling == "mean" else None
+        return self.classify(self.pool(h, lengths)), frame_logits

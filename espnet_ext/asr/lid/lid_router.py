@@ -73,7 +73,7 @@ class LidOutput:
     """What the LID head said about the last encoded batch (pass-1 features)."""
 
     utterance_logits: torch.Tensor  # (B, L)
-    frame_logits: torch.Tensor  # (B, T, L)
+    frame_logits: Optional[torch.Tensor]  # (B, T, L); None from a stats-pooling head (utterance level)
     lengths: torch.Tensor  # (B,)
     features: torch.Tensor  # (B, T, D) the encoder output the head read
     routing: str  # the routing the real pass used
