@@ -72,7 +72,10 @@ class LanguageIdHead(torch.nn.Module):
         var = (((h - mean.unsqueeze(1)) ** 2) * mask).sum(1) / count
         return torch.cat([mean, var.clamp(min=1e-8).sqrt()], dim=-1)  # the floor keeps sqrt's gradient finite
 
-    def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """h (B, T, D), lengths (B,) -> (utterance logits (B, L), frame logits (B, T, L); None with stats pooling)."""
-        frame_logits = self.classify(h) if self.pooling == "mean" else None
+    def forward(self, h: torch.Tensor, lengths: torch.Tensor,
+                frames: bool = True) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """h (B, T, D), lengths (B,) -> (utterance logits (B, L), frame logits (B, T, L)); the frame logits are None
+        with ``frames`` False (an utterance-level router reads none, so training and decoding skip them) or with
+        stats pooling."""
+        frame_logits = self.classify(h) if frames and self.pooling == "mean" else None
         return self.classify(self.pool(h, lengths)), frame_logits

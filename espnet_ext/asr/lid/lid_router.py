@@ -73,7 +73,7 @@ class LidOutput:
     """What the LID head said about the last encoded batch (pass-1 features)."""
 
     utterance_logits: torch.Tensor  # (B, L)
-    frame_logits: Optional[torch.Tensor]  # (B, T, L); None from a stats-pooling head (utterance level)
+    frame_logits: Optional[torch.Tensor]  # (B, T, L) at frame level; None at utterance level, which reads none
     lengths: torch.Tensor  # (B,)
     features: torch.Tensor  # (B, T, D) the encoder output the head read
     routing: str  # the routing the real pass used
@@ -176,7 +176,7 @@ class LidRouter:
         features = out[0] if isinstance(out, tuple) else out  # (encoder_out, intermediate outputs)
         if not self.encoder_grad:
             features = features.detach()  # the LID loss trains the head only
-        utt_logits, frame_logits = self.lid_head(features, lengths)
+        utt_logits, frame_logits = self.lid_head(features, lengths, frames=self.level == "frame")
         self.last = LidOutput(utt_logits, frame_logits, lengths, features, routing, tag)
 
     def _start_lid_pass(self) -> Tuple[Optional[torch.Tensor], str]:
