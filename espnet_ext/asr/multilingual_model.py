@@ -107,9 +107,13 @@ class MultilingualASRModel(ESPnetASRModel):
             self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
             self.lid_router.target_fn = self.lid_loss.frame_targets_of
 
-    def set_lang_routing(self, routing: Optional[str], frame_smoothing: int = 1) -> None:
+    def set_lang_routing(self, routing: Optional[str], frame_smoothing: int = 1, temperature: float = 1.0) -> None:
         """``oracle`` / ``hard`` / ``soft`` routing of the adapters (None: oracle with a tag, else soft);
-        ``frame_smoothing``: frames of the moving average over a frame-level head's posteriors (1: none)."""
+        ``frame_smoothing``: frames of the moving average over a frame-level head's posteriors (1: none);
+        ``temperature``: soft routing mixes the adapters by softmax(LID logits / temperature) (1: the posteriors)."""
+        if temperature != 1 and self.lid_router is None:
+            raise ValueError(f"lid_temperature {temperature} scales a LID head's logits for soft routing; this model "
+                             "has none (model_conf.lid_weight 0): leave lid_temperature 1")
         if frame_smoothing != 1 and (self.lid_router is None or self.lid_router.level != "frame"):
             raise ValueError(f"lid_frame_smoothing {frame_smoothing} smooths the posteriors of a frame-level LID "
                              "head (model_conf.lid_level frame); this model has "
@@ -117,6 +121,7 @@ class MultilingualASRModel(ESPnetASRModel):
                              + ": leave lid_frame_smoothing 1")
         if self.lid_router is not None:
             self.lid_router.set_frame_smoothing(frame_smoothing)  # 1 also undoes an earlier window
+            self.lid_router.set_temperature(temperature)  # 1 also undoes an earlier temperature
         if routing in (None, "oracle"):
             if self.lid_router is not None:
                 self.lid_router.set_routing(routing)

@@ -126,10 +126,12 @@ def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
     with explain_unknown_class():  # a config naming a class this process does not know: espnet_ext's hint
         speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
     smoothing = args.get("lid_frame_smoothing", 1)  # a bad value (0, even) is the router's error
+    temperature = args.get("lid_temperature", 1.0)
     if isinstance(speech2text.asr_model, MultilingualASRModel):
-        speech2text.asr_model.set_lang_routing(args.get("lang_routing"), smoothing)
-    elif smoothing != 1:
-        raise ValueError(f"--lid_frame_smoothing smooths a frame-level LID head's posteriors; "
+        speech2text.asr_model.set_lang_routing(args.get("lang_routing"), smoothing, temperature)
+    elif smoothing != 1 or temperature != 1:
+        option = "--lid_frame_smoothing" if smoothing != 1 else "--lid_temperature"
+        raise ValueError(f"{option} acts on a LID head's posteriors; "
                          f"{type(speech2text.asr_model).__name__} is not a multilingual model")
     elif args.get("lang_routing") not in (None, "oracle"):
         raise ValueError(f"--lang_routing {args['lang_routing']} routes adapters by a LID head; "
@@ -216,6 +218,9 @@ def get_parser():
                         help="frame-level LID head (code-switching): centred moving average of the frame posteriors "
                              "over this many frames (odd) before they route the adapters; 1: none. "
                              "docs/lid_routing.md")
+    parser.add_argument("--lid_temperature", type=float, default=1.0,
+                        help="soft routing: the adapters are mixed by softmax(LID logits / T); T > 1 flattens the "
+                             "head's posteriors (calibrate T on a dev set); 1: the posteriors. docs/lid_routing.md")
     parser.add_argument("--logit_adjust_tau", type=float_or_none, default=None,
                         help="Adjust-Inference tau (A2 eq. 11); default: the model's own (Adjust-Train) or none")
     parser.add_argument("--token_prior", type=str_or_none, default=None,

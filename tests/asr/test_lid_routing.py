@@ -403,6 +403,37 @@ def test_lid_frame_smoothing_routes_the_encoder_by_the_smoothed_posteriors():
         MultilingualASRModel(**parts(), languages=LANGS).set_lang_routing(None, frame_smoothing=3)
 
 
+def test_lid_temperature_flattens_soft_routing_only():
+    """Soft routing mixes the adapters by softmax(logits / T); the arg-max of hard routing, the posterior written
+    beside the hypotheses, and training are unchanged."""
+    model = build(lid_weight=0.5).eval()
+    x, lens = batch()["speech"], batch()["speech_lengths"]
+    encoder_adapter = model.encoder.encoders[0].adapter
+    decoder_adapter = next(m for m in model.decoder.modules() if m is not model.decoder and hasattr(m, "routing_weights"))
+    weights = {}
+    with torch.no_grad():
+        for routing, t in (("soft", 1.0), ("soft", 3.0), ("hard", 3.0)):
+            model.set_lang_routing(routing, temperature=t)
+            with model.language_context(None, 3):
+                model.encode(x, lens)
+                logits = model.lid_router.last.utterance_logits
+                weights[routing, t] = (encoder_adapter.routing_weights(3), decoder_adapter.routing_weights(3))
+                assert torch.allclose(model.lid_router.last.posteriors("utterance"), logits.softmax(-1))
+    for w in weights["soft", 3.0]:
+        assert torch.allclose(w.reshape(3, -1), (logits / 3.0).softmax(-1), atol=1e-6)  # the tempered posteriors
+        assert torch.allclose(w.sum(-1), torch.ones_like(w.sum(-1)))
+    assert not torch.allclose(weights["soft", 3.0][0], weights["soft", 1.0][0])
+    one_hot = torch.nn.functional.one_hot(logits.argmax(-1), len(LANGS)).to(logits.dtype)
+    assert torch.allclose(weights["hard", 3.0][0].reshape(3, -1), one_hot)  # hard: the same arg-max at any T
+    model.set_lang_routing("soft")
+    assert model.lid_router.temperature == 1.0  # the default undoes an earlier temperature
+    for bad in (0, -1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="lid_temperature must be a finite number > 0"):
+            model.set_lang_routing("soft", temperature=bad)
+    with pytest.raises(ValueError, match="lid_temperature 2.0 scales a LID head's logits.*this model has none"):
+        MultilingualASRModel(**parts(), languages=LANGS).set_lang_routing(None, temperature=2.0)
+
+
 def test_validation_is_routed_by_the_frame_targets_as_training_is():
     """A code-switched dev utterance must not go through the adapter of its tag, which training never routes a
     frame to: validation (eval mode, with text) routes by the frame targets too."""

@@ -63,3 +63,61 @@ def test_the_lid_melwarp_confs_select_mel_warp_through_espnet():
         conf = yaml.safe_load((REPO / "conf" / "tuning" / name).read_text())
         aug = specaug_choices.get_class(conf["specaug"])(**conf["specaug_conf"])
         assert isinstance(aug, MelWarpSpecAug) and aug.warp_range == (0.88, 1.12)
+    conf = yaml.safe_load((REPO / "conf" / "tuning" /
+                           "train_a2_bs_dual_adapters_lid_melwarp_noise_soft_common2_cpu.yaml").read_text())
+    aug = specaug_choices.get_class(conf["specaug"])(**conf["specaug_conf"])
+    assert (aug.noise_prob, aug.noise_snr_range, aug.noise_tilt_range) == (0.5, (30.0, 60.0), (-5.0, 10.0))
+    assert "noise_prob=0.5" in repr(aug)
+
+
+# ---- additive noise (espnet_ext/asr/specaug/feature_noise.py)
+
+def test_noise_adds_the_drawn_power_per_bin_at_the_snr_and_tilt():
+    from espnet_ext.asr.specaug.feature_noise import NOISE_GAMMA_SHAPE, add_noise_to_log_mel
+
+    torch.manual_seed(0)
+    x = torch.full((2, 4000, 8), 2.0, dtype=torch.float64)  # power e^2 in every bin: mean signal power e^2
+    out = add_noise_to_log_mel(x, None, torch.tensor([10.0, 20.0]), torch.tensor([0.0, 6.0]))
+    noise = out.exp() - x.exp()  # (B, T, F) added power
+    per_bin = noise.mean(dim=1)  # the Gamma fluctuation has mean 1
+    level = np.exp(2.0) * 10.0 ** (-np.array([10.0, 20.0]) / 10)
+    np.testing.assert_allclose(per_bin[0].numpy(), level[0], rtol=0.03)  # tilt 0: the same power in every bin
+    shape = 10 ** (6.0 * np.linspace(-0.5, 0.5, 8) / 10)
+    np.testing.assert_allclose(per_bin[1].numpy(), level[1] * shape / shape.mean(), rtol=0.03)  # 6 dB last vs first
+    var = (noise[0] / level[0]).var().item()
+    assert abs(var - 1 / NOISE_GAMMA_SHAPE) < 0.02  # Gamma(k, 1/k) fluctuation per frame and bin
+
+
+def test_noise_level_ignores_padding_and_infinite_snr_means_no_noise():
+    from espnet_ext.asr.specaug.feature_noise import add_noise_to_log_mel
+
+    torch.manual_seed(0)
+    x = torch.zeros(2, 2000, 4, dtype=torch.float64)
+    x[1, 1000:] = 30.0  # padding with huge values beyond length 1000
+    out = add_noise_to_log_mel(x, torch.tensor([2000, 1000]), torch.tensor([0.0, 0.0]), torch.tensor([0.0, 0.0]))
+    added = (out.exp() - x.exp())[:, :1000].mean()
+    assert abs(added.item() - 1.0) < 0.05  # SNR 0 dB against power 1: noise power 1 in both utterances
+    unchanged = add_noise_to_log_mel(x, None, torch.tensor([float("inf"), 0.0]), torch.tensor([0.0, 0.0]))
+    assert torch.equal(unchanged[0], x[0]) and not torch.equal(unchanged[1], x[1])
+
+
+def test_mel_warp_noise_prob_picks_utterances_and_zero_is_off():
+    torch.manual_seed(0)
+    x = torch.randn(400, 20, 10)
+    same, _ = MelWarpSpecAug(warp_range=[1.0, 1.0], noise_prob=0.0)(x.clone(), torch.full((400,), 20))
+    assert torch.equal(same, x)
+    out, _ = MelWarpSpecAug(warp_range=[1.0, 1.0], noise_prob=0.25, noise_snr_range=[10, 20])(
+        x.clone(), torch.full((400,), 20))
+    changed = (out != x).flatten(1).any(dim=1).float().mean().item()
+    assert 0.18 < changed < 0.32  # about a quarter of the utterances got noise
+    assert bool((out >= x - 1e-6).all())  # noise only adds power
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(noise_prob=1.5), r"noise_prob must be a number in \[0, 1\]"),
+    (dict(noise_prob=0.5, noise_snr_range=[40, 20]), r"noise_snr_range must be \[low, high\] with low <= high"),
+    (dict(noise_tilt_range=[3]), r"noise_tilt_range must be \[low, high\]"),
+])
+def test_bad_noise_options_are_config_errors(options, message):
+    with pytest.raises(ValueError, match=message):
+        MelWarpSpecAug(**options)

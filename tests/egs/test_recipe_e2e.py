@@ -280,3 +280,26 @@ def test_stage2_rejects_unsorted_data_then_redoes_once_sorted(tmp_path):
     assert f"{tmp_path / 'dump' / 'fbank' / 'dev'} is complete; skipping" in proc.stderr
     dumped = tmp_path / "dump" / "fbank" / "train" / "text"
     assert dumped.read_text(encoding="utf-8") == text.read_text(encoding="utf-8")
+
+
+def test_a_conf_that_sets_normalize_decides_it_and_none_means_none(recipe_run, tmp_path):
+    """ESPnet's command line overrides the YAML, so the runner passes no --normalize of its own when the training
+    conf sets one (an ablation conf can choose utterance_mvn); --feats_normalize none trains without any
+    normalization (it used to pass nothing, and ESPnet's default, utterance_mvn, ran instead)."""
+    work, _ = recipe_run
+    conf = yaml.safe_load((REPO / "conf" / "tuning" / "train_smt_transformer_cpu.yaml").read_text())
+    conf["normalize"] = "utterance_mvn"
+    uttmvn = tmp_path / "train_uttmvn.yaml"
+    uttmvn.write_text(yaml.safe_dump(conf))
+    for tag, args in (("uttmvn", ["--asr_config", str(uttmvn)]), ("nonorm", ["--feats_normalize", "none"])):
+        proc = run_recipe(work, "--stage", "5", "--stop_stage", "5", "--asr_tag", tag, *args, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    trained = yaml.safe_load((work / "exp" / "asr_uttmvn" / "config.yaml").read_text())
+    assert trained["normalize"] == "utterance_mvn" and trained["normalize_conf"] == {}
+    assert yaml.safe_load((work / "exp" / "asr_nonorm" / "config.yaml").read_text())["normalize"] is None
+    conf["normalize"] = "cepstral"
+    uttmvn.write_text(yaml.safe_dump(conf))
+    proc = run_recipe(work, "--stage", "5", "--stop_stage", "5", "--asr_tag", "bad", "--asr_config", str(uttmvn))
+    assert proc.returncode != 0
+    assert (f"normalization must be global_mvn, utterance_mvn or none (--feats_normalize or 'normalize:' in "
+            f"{uttmvn}), got 'cepstral'") in proc.stderr

@@ -55,7 +55,8 @@ local_data=local/data.sh   # stage 1's data-prep script (relative to the recipe 
 local_data_opts=        # options passed to it in stage 1
 languages=              # comma-separated language inventory (default: languages of the training set)
 feats_conf=             # feature extraction options (FbankConfig fields; required for stage 2 and 8)
-feats_normalize=global_mvn   # global_mvn (with stage-2 CMVN stats) or none
+feats_normalize=global_mvn   # global_mvn (with stage-2 CMVN stats), utterance_mvn or none; a training YAML that
+                        # sets its own top-level `normalize:` overrides it (so a conf of an ablation can)
 token_type=bpe          # bpe (SentencePiece, stage 3 here) | char (a vocabulary hook's stage 3)
 nbpe=300                # SentencePiece vocabulary size
 bpe_type=unigram        # unigram | bpe | char
@@ -202,13 +203,17 @@ asr_vocab() {
 }
 
 common_train_opts() {
-    local feats_dim normalize_opts=""
+    local feats_dim normalize_opts="" normalize
     feats_dim=$(cat "${feats_dir}/${train_set}/feats_dim")
-    if [ "${feats_normalize}" = global_mvn ]; then
-        normalize_opts="--normalize global_mvn --normalize_conf stats_file=${feats_dir}/${train_set}/cmvn.npz"
-    elif [ "${feats_normalize}" != none ]; then
-        die "--feats_normalize must be global_mvn or none, got '${feats_normalize}'"
-    fi
+    # ESPnet's command line overrides the YAML, so the runner passes no normalization the YAML chose itself
+    normalize=$(${python} -m espnet_ext.bin.conf_value --config "${asr_config}" --key normalize \
+                --default "${feats_normalize}") || die "cannot read 'normalize' from ${asr_config}"
+    case "${normalize}" in
+        global_mvn) normalize_opts="--normalize global_mvn --normalize_conf stats_file=${feats_dir}/${train_set}/cmvn.npz" ;;
+        utterance_mvn) normalize_opts="--normalize utterance_mvn" ;;
+        none|null) normalize_opts="--normalize none" ;;
+        *) die "normalization must be global_mvn, utterance_mvn or none (--feats_normalize or 'normalize:' in ${asr_config}), got '${normalize}'" ;;
+    esac
     echo "--config ${asr_config} --use_preprocessor true --token_type ${token_type} --bpemodel ${bpemodel}" \
          "--token_list ${token_list} --token_prior ${token_prior} --input_size ${feats_dim} ${normalize_opts}" \
          "--model_conf languages=[$(paste -sd, "${lang_list}")]" \
@@ -226,11 +231,13 @@ asr_stats() {
              --file "train_feats=${feats_dir}/${train_set}/.done" --file "valid_feats=${feats_dir}/${valid_set}/.done" \
              --file "lang_list=${lang_list}" --code espnet_ext.bin.asr_train) || die "stage 4 marker check failed"
     [ "${action}" != skip ] || return 0
+    local train_opts
+    train_opts=$(common_train_opts) || exit 1  # a die inside $(...) ends only the subshell: stop here
     ${python} -m espnet_ext.bin.check_token_list --bpemodel "${bpemodel}" --token_list "${token_list}"
     rm -rf "${stats_dir}"
-    # shellcheck disable=SC2046
+    # shellcheck disable=SC2086
     ${python} -m espnet_ext.bin.asr_train --collect_stats true --ngpu 0 --num_workers 0 \
-        $(common_train_opts) --batch_type unsorted --batch_size 20 --output_dir "${stats_dir}" ${asr_args}
+        ${train_opts} --batch_type unsorted --batch_size 20 --output_dir "${stats_dir}" ${asr_args}
     asr_token_coverage
     marker commit --dir "${stats_dir}"
 }
@@ -282,14 +289,16 @@ asr_train() {
              --file "lang_list=${lang_list}" --option "asr_args=${asr_args}" --option "feats_normalize=${feats_normalize}" \
              --code espnet_ext.bin.asr_train) || die "stage 5 marker check failed"
     [ "${action}" != skip ] || return 0
+    local train_opts
+    train_opts=$(common_train_opts) || exit 1  # before anything is removed or written
     train_launcher
     [ "${action}" != redo ] || rm -rf "${asr_exp}"
     mkdir -p "${asr_exp}"
     asr_ctc_feasibility
     [ "${action}" = resume ] || marker start --dir "${asr_exp}" --partial .started
     # ESPnet resumes from ${asr_exp}/checkpoint.pth when present (--resume true).
-    # shellcheck disable=SC2046,SC2086
-    ${train_launch} -m espnet_ext.bin.asr_train $(common_train_opts) --ngpu "${ngpu}" ${dist_opts} --resume true \
+    # shellcheck disable=SC2086
+    ${train_launch} -m espnet_ext.bin.asr_train ${train_opts} --ngpu "${ngpu}" ${dist_opts} --resume true \
         --train_shape_file "${stats_dir}/train/speech_shape" --train_shape_file "${stats_dir}/train/text_shape" \
         --valid_shape_file "${stats_dir}/valid/speech_shape" --valid_shape_file "${stats_dir}/valid/text_shape" \
         --output_dir "${asr_exp}" ${asr_args}

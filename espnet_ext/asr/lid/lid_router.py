@@ -80,11 +80,12 @@ class LidOutput:
     tag: Optional[torch.Tensor]  # the given language ids (B,), None without a tag
     frame_targets: Optional[torch.Tensor] = None  # (B, T) frame languages the training pass was routed by
 
-    def posteriors(self, level: str) -> torch.Tensor:
-        """(B, L) utterance posteriors; for ``frame`` level the mean of the valid frames' posteriors."""
+    def posteriors(self, level: str, temperature: float = 1.0) -> torch.Tensor:
+        """(B, L) utterance posteriors; for ``frame`` level the mean of the valid frames' posteriors.
+        ``temperature``: softmax(logits / T), T > 1 flattens them (``lid_temperature``)."""
         if level == "utterance":
-            return self.utterance_logits.softmax(-1)
-        return mean_over_frames(self.frame_logits.softmax(-1), self.lengths)
+            return (self.utterance_logits / temperature).softmax(-1)
+        return mean_over_frames((self.frame_logits / temperature).softmax(-1), self.lengths)
 
 
 class LidRouter:
@@ -115,6 +116,7 @@ class LidRouter:
         self.two_pass = any(m.slots for m in self.encoder_modules)
         self.routing: Optional[str] = None  # None: oracle when a tag is given, else soft
         self.frame_smoothing = 1  # frames of the moving average over frame posteriors before routing (1: none)
+        self.temperature = 1.0  # soft routing weights: softmax(logits / temperature) (lid_temperature; 1: none)
         self.last: Optional[LidOutput] = None
         # model_conf.lid_train_routing frame_targets: the model puts (text, text_lengths) here for a training
         # forward, and target_fn (features, lengths, text, text_lengths) -> (B, T) frame languages (-1: none)
@@ -158,6 +160,13 @@ class LidRouter:
             raise ValueError("lid_frame_smoothing must be an odd number of frames >= 1 (a centred window), "
                              f"got {window}")
         self.frame_smoothing = window
+
+    def set_temperature(self, temperature: float) -> None:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0 \
+                or temperature == float("inf"):
+            raise ValueError(f"lid_temperature must be a finite number > 0 (1: the head's own posteriors), "
+                             f"got {temperature!r}")
+        self.temperature = float(temperature)
 
     def _given_tag(self) -> Optional[torch.Tensor]:
         for m in self.encoder_modules + self.other_modules:
@@ -228,9 +237,12 @@ class LidRouter:
                 m.set_language(tag)
             return
         with torch.no_grad():
-            utterance = self.last.posteriors(self.level)  # (B, L)
-            frames = (smooth_over_frames(self.last.frame_logits.softmax(-1), self.last.lengths, self.frame_smoothing)
-                      if self.level == "frame" else None)
+            # soft routing's weights at the decoding temperature (hard's arg-max is the same at any temperature);
+            # training routes at 1, the temperature is set by decoding only
+            t = self.temperature if routing == "soft" else 1.0
+            utterance = self.last.posteriors(self.level, t)  # (B, L)
+            frames = (smooth_over_frames((self.last.frame_logits / t).softmax(-1), self.last.lengths,
+                                         self.frame_smoothing) if self.level == "frame" else None)
             if routing == "hard":
                 ids = utterance.argmax(-1)
                 for m in self.other_modules + ([] if frames is not None else self.encoder_modules):

@@ -16,8 +16,9 @@ frequencies): it is the features-only approximation, chosen because it needs no 
 features unchanged.  ESPnet calls a SpecAug module in training only, before the feature normalization, so
 decoding and validation never see it.
 
-Optionally ESPnet's own SpecAug (time warp, frequency and time masks) runs after the warp: ``specaug_conf``
-takes its constructor's options.
+Optionally additive noise follows the warp (``noise_prob`` > 0: a random noise floor per utterance,
+:mod:`espnet_ext.asr.specaug.feature_noise`), and ESPnet's own SpecAug (time warp, frequency and time masks)
+runs last: ``specaug_conf`` takes its constructor's options.
 """
 
 from typing import Dict, Optional, Sequence, Tuple
@@ -25,6 +26,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.asr.specaug.specaug import SpecAug
+
+from espnet_ext.asr.specaug.feature_noise import add_noise_to_log_mel, draw_noise
 
 
 def warp_mel_axis(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
@@ -39,22 +42,39 @@ def warp_mel_axis(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 2, index(low)) * (1 - frac) + torch.gather(x, 2, index(high)) * frac
 
 
+def _range(name: str, value, example: str, positive: bool = False) -> Tuple[float, float]:
+    values = list(value) if isinstance(value, (list, tuple)) else None
+    if (values is None or len(values) != 2 or not all(isinstance(v, (int, float)) for v in values)
+            or not values[0] <= values[1] or (positive and not values[0] > 0)):
+        low = "0 < low <= high" if positive else "low <= high"
+        raise ValueError(f"specaug_conf.{name} must be [low, high] with {low} ({example}), got {value!r}")
+    return float(values[0]), float(values[1])
+
+
 class MelWarpSpecAug(AbsSpecAug):
-    """Random mel-axis warp per utterance, then (optionally) ESPnet's SpecAug.
+    """Random mel-axis warp per utterance, then (optionally) additive noise and ESPnet's SpecAug.
 
     Args:
         warp_range: (low, high) of the uniform warp factor, 0 < low <= high; (1, 1) turns the warp off.
-        specaug_conf: options of ``espnet2.asr.specaug.specaug.SpecAug`` to run after the warp; None: none.
+        noise_prob: share of the training utterances that get additive noise (0: none, the default).
+        noise_snr_range: (low, high) of the uniform signal-to-noise ratio in dB of those utterances.
+        noise_tilt_range: (low, high) of the uniform spectral tilt of the noise in dB, last bin against first.
+        specaug_conf: options of ``espnet2.asr.specaug.specaug.SpecAug`` to run last; None: none.
     """
 
-    def __init__(self, warp_range: Sequence[float] = (0.88, 1.12), specaug_conf: Optional[Dict] = None):
+    def __init__(self, warp_range: Sequence[float] = (0.88, 1.12), noise_prob: float = 0.0,
+                 noise_snr_range: Sequence[float] = (20.0, 45.0), noise_tilt_range: Sequence[float] = (0.0, 0.0),
+                 specaug_conf: Optional[Dict] = None):
         super().__init__()
-        values = list(warp_range) if isinstance(warp_range, (list, tuple)) else None
-        if (values is None or len(values) != 2 or not all(isinstance(v, (int, float)) for v in values)
-                or not 0 < values[0] <= values[1]):
-            raise ValueError(f"specaug_conf.warp_range must be [low, high] with 0 < low <= high (warp factors of the "
-                             f"mel axis, e.g. [0.88, 1.12]), got {warp_range!r}")
-        self.warp_range = (float(values[0]), float(values[1]))
+        self.warp_range = _range("warp_range", warp_range, "warp factors of the mel axis, e.g. [0.88, 1.12]",
+                                 positive=True)
+        if isinstance(noise_prob, bool) or not isinstance(noise_prob, (int, float)) or not 0 <= noise_prob <= 1:
+            raise ValueError(f"specaug_conf.noise_prob must be a number in [0, 1] (the share of utterances that get "
+                             f"noise), got {noise_prob!r}")
+        self.noise_prob = float(noise_prob)
+        self.noise_snr_range = _range("noise_snr_range", noise_snr_range, "SNR in dB, e.g. [20, 45]")
+        self.noise_tilt_range = _range("noise_tilt_range", noise_tilt_range,
+                                       "dB from the first mel bin to the last, e.g. [0, 12]")
         self.specaug = SpecAug(**specaug_conf) if specaug_conf else None
 
     def forward(self, x: torch.Tensor,
@@ -62,9 +82,14 @@ class MelWarpSpecAug(AbsSpecAug):
         if self.warp_range != (1.0, 1.0):
             factors = torch.empty(x.shape[0], device=x.device).uniform_(*self.warp_range)
             x = warp_mel_axis(x, factors)
+        if self.noise_prob > 0:
+            snr, tilt = draw_noise(x.shape[0], self.noise_prob, self.noise_snr_range, self.noise_tilt_range, x.device)
+            x = add_noise_to_log_mel(x, x_lengths, snr, tilt)
         if self.specaug is not None:
             x, x_lengths = self.specaug(x, x_lengths)
         return x, x_lengths
 
     def extra_repr(self) -> str:
-        return f"warp_range={self.warp_range}"
+        noise = (f", noise_prob={self.noise_prob}, noise_snr_range={self.noise_snr_range}, "
+                 f"noise_tilt_range={self.noise_tilt_range}") if self.noise_prob > 0 else ""
+        return f"warp_range={self.warp_range}{noise}"
