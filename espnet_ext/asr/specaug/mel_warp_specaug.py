@@ -63,7 +63,7 @@ class MelWarpSpecAug(AbsSpecAug):
     """
 
     def __init__(self, warp_range: Sequence[float] = (0.88, 1.12), noise_prob: float = 0.0,
-                 noise_snr_range: Sequence[float] = (20.0, 45.0), noise_tilt_range: Sequence[float] = (0.0, 0.0),
+                 noise_snr_range: Sequence[float] = (30.0, 60.0), noise_tilt_range: Sequence[float] = (0.0, 0.0),
                  specaug_conf: Optional[Dict] = None):
         super().__init__()
         self.warp_range = _range("warp_range", warp_range, "warp factors of the mel axis, e.g. [0.88, 1.12]",
@@ -72,7 +72,7 @@ class MelWarpSpecAug(AbsSpecAug):
             raise ValueError(f"specaug_conf.noise_prob must be a number in [0, 1] (the share of utterances that get "
                              f"noise), got {noise_prob!r}")
         self.noise_prob = float(noise_prob)
-        self.noise_snr_range = _range("noise_snr_range", noise_snr_range, "SNR in dB, e.g. [20, 45]")
+        self.noise_snr_range = _range("noise_snr_range", noise_snr_range, "SNR in dB, e.g. [30, 60]")
         self.noise_tilt_range = _range("noise_tilt_range", noise_tilt_range,
                                        "dB from the first mel bin to the last, e.g. [0, 12]")
         self.specaug = SpecAug(**specaug_conf) if specaug_conf else None
