@@ -54,13 +54,16 @@ class MultilingualASRModel(ESPnetASRModel):
         lid_head_pooling: ``mean`` (default) or ``stats`` (mean and standard deviation over the frames;
             ``utterance`` level only) pooling of the LID head (espnet_ext/asr/lid/language_id_head.py).
         lid_head_hidden: units of the LID head's ReLU hidden layer; 0 (default): a linear head.
+        lid_crop_range: ``[lo, hi]``: in training, the utterance-level head pools a random window of a share
+            U(lo, hi) of each utterance's frames (short-utterance LID); None (default): every frame.
         *args, **kwargs: everything ``ESPnetASRModel`` takes (ctc_weight, lsm_weight, ...).
     """
 
     def __init__(self, *args, languages: Optional[List[str]] = None, lid_weight: float = 0.0,
                  lid_level: str = "utterance", lid_script_languages: Optional[Dict[str, str]] = None,
                  lid_layers: Optional[int] = None, lid_encoder_grad: bool = True, lid_train_routing: str = "tag",
-                 lid_head_pooling: str = "mean", lid_head_hidden: int = 0, **kwargs):
+                 lid_head_pooling: str = "mean", lid_head_hidden: int = 0,
+                 lid_crop_range: Optional[List[float]] = None, **kwargs):
         super().__init__(*args, **kwargs)
         if not languages:
             raise ValueError("model_conf.languages must list the model's languages, e.g. [en, fr, zh]")
@@ -95,6 +98,9 @@ class MultilingualASRModel(ESPnetASRModel):
         if lid_head_pooling == "stats" and lid_level == "frame":
             raise ValueError("model_conf.lid_head_pooling 'stats' pools an utterance's frames into one vector; "
                              "lid_level 'frame' classifies each frame: use lid_head_pooling mean")
+        if lid_crop_range is not None and (lid_weight == 0 or lid_level == "frame"):
+            raise ValueError("model_conf.lid_crop_range crops the frames an utterance-level LID head pools in "
+                             "training: it needs lid_weight > 0 and lid_level utterance")
         self.lid_weight = float(lid_weight)
         self.lid_train_routing = lid_train_routing
         self.lid_head: Optional[LanguageIdHead] = None
@@ -102,7 +108,7 @@ class MultilingualASRModel(ESPnetASRModel):
         self.lid_loss: Optional[LidLoss] = None
         if self.lid_weight > 0:
             self.lid_head = LanguageIdHead(self.encoder.output_size(), len(self.languages), lid_head_pooling,
-                                           lid_head_hidden)
+                                           lid_head_hidden, lid_crop_range)
             self.lid_router = LidRouter(self, lid_level, lid_layers, lid_encoder_grad)
             self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
             self.lid_router.target_fn = self.lid_loss.frame_targets_of

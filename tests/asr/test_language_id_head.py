@@ -1,5 +1,6 @@
-"""The LID head's pooling and hidden-layer options (issue 20, model_conf.lid_head_pooling / lid_head_hidden):
-numbers against a hand computation, state_dict keys, training and tag-free routing through them, config errors."""
+"""The LID head's pooling, hidden-layer and crop options (issue 20, model_conf.lid_head_pooling / lid_head_hidden /
+lid_crop_range): numbers against a hand computation, state_dict keys, training and tag-free routing through them,
+config errors."""
 
 import pytest
 import torch
@@ -80,7 +81,54 @@ def test_a_stats_head_keys_reload_train_and_route_without_a_tag(tmp_path):
     assert torch.allclose(adapter.lang_weights.reshape(2, -1), expected, atol=1e-6)
 
 
+def test_crop_pools_one_random_window_of_the_share_drawn_in_training_only():
+    head = LanguageIdHead(4, 3, crop_range=(0.5, 0.5))
+    torch.manual_seed(0)
+    h = torch.randn(3, 10, 4)
+    lengths = torch.tensor([10, 7, 1])
+    head.train()
+    windows = set()
+    for _ in range(40):
+        frames = head.crop_frames(h, lengths)
+        for b, n in enumerate(lengths.tolist()):
+            idx = frames[b].nonzero().flatten()
+            assert len(idx) == max(1, -(-n // 2))  # ceil(0.5 * n) frames ...
+            assert idx.max() < n and torch.equal(idx, torch.arange(idx[0], idx[0] + len(idx)))  # ... in one window
+        windows.add(int(frames[0].nonzero()[0]))
+    assert windows == set(range(6))  # every start of a 5-frame window in 10 frames is drawn
+    torch.manual_seed(1)
+    utt, _ = head(h, lengths)
+    torch.manual_seed(1)
+    mask = head.crop_frames(h, lengths)
+    for b in range(3):
+        assert torch.allclose(utt[b], head.linear(h[b][mask[b]].mean(0)), atol=1e-5)
+    head.eval()  # decoding and validation: every valid frame
+    utt, _ = head(h, lengths)
+    assert torch.allclose(utt[1], head.linear(h[1, :7].mean(0)), atol=1e-5)
+    shares = torch.stack([LanguageIdHead(4, 3, crop_range=(0.25, 1.0)).train().crop_frames(h, lengths)[0].sum()
+                          for _ in range(400)]).float()
+    assert shares.min() >= 3 and shares.max() == 10 and abs(shares.mean() - 6.6) < 0.4  # ceil(10 U(0.25, 1))
+
+
+def test_a_model_with_lid_crop_range_trains_and_keeps_its_state_dict_keys():
+    model = build(lid_weight=0.5, lid_crop_range=[0.5, 1.0], lid_train_routing="soft", lid_layers=1,
+                  enc_kw=dict(adapter_common_layers=1))
+    plain = build(lid_weight=0.5, lid_train_routing="soft", lid_layers=1, enc_kw=dict(adapter_common_layers=1))
+    assert list(model.state_dict()) == list(plain.state_dict())  # a training-time option: no new parameters
+    assert model.lid_head.crop_range == (0.5, 1.0)
+    model.train()
+    loss, stats, _ = model(**batch())
+    loss.backward()
+    assert float(stats["lid_loss"]) > 0 and model.lid_head.linear.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("kw, message", [
+    (dict(lid_crop_range=[0.0, 1.0]), "model_conf.lid_crop_range must be [lo, hi] with 0 < lo <= hi <= 1"),
+    (dict(lid_crop_range=[0.8, 0.5]), "model_conf.lid_crop_range must be [lo, hi] with 0 < lo <= hi <= 1"),
+    (dict(lid_crop_range=[0.5]), "model_conf.lid_crop_range must be [lo, hi] with 0 < lo <= hi <= 1"),
+    (dict(lid_crop_range=[0.5, 1.5]), "model_conf.lid_crop_range must be [lo, hi] with 0 < lo <= hi <= 1"),
+    (dict(lid_crop_range=[0.5, 1.0], lid_level="frame"), "it needs lid_weight > 0 and lid_level utterance"),
+    (dict(lid_crop_range=[0.5, 1.0], lid_weight=0.0), "it needs lid_weight > 0 and lid_level utterance"),
     (dict(lid_head_pooling="max"), "model_conf.lid_head_pooling must be one of ('mean', 'stats'), got 'max'"),
     (dict(lid_head_hidden=-1), "model_conf.lid_head_hidden must be a number of units >= 0 (0: linear head), got -1"),
     (dict(lid_head_hidden=2.5), "model_conf.lid_head_hidden must be a number of units >= 0 (0: linear head), got 2.5"),
@@ -89,5 +137,5 @@ def test_a_stats_head_keys_reload_train_and_route_without_a_tag(tmp_path):
 ])
 def test_bad_lid_head_options_are_config_errors(kw, message):
     kw = {"lid_weight": 0.5, **kw}
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         MultilingualASRModel(**parts(), languages=LANGS, **kw)

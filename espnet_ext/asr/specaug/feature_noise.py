@@ -3,8 +3,9 @@
 Why: the benchmark's voices differ in how much energy they leave between and under the speech, not only in their
 formants. espeak-ng's echo and breath settings fill the pauses (the 10th percentile of a test utterance's log-mel
 bins lies 60-75 dB under its mean power for the voices with echo, 150 dB for the others, which leave digital
-silence), and the test voices f3 and f5 leave more there than any training voice (30th percentile 27.6-28.8 dB under
-the mean, against 30.1-39.6 dB for the eight training voices; docs/lid_routing.md, "Unseen voices"). A model that
+silence), and the held-out voices f5 and f3 leave more there than any training voice (the median over a voice's
+utterances of their 30th-percentile bin: test f5 29.1, f3 30.1, dev f5 26.0 dB under the mean, against 30.2-37.4 dB
+for the eight training voices; espnet_ext.bin.feature_floor, docs/lid_routing.md "Unseen voices"). A model that
 has only met eight floors learns them with the languages. Adding noise at a random level moves the floor of every
 training utterance, as additive-noise augmentation does with recorded noise ("A study on data augmentation of
 reverberant speech for robust speech recognition", Ko et al., ICASSP 2017); the features here are stage-2 log-mel
