@@ -46,8 +46,8 @@ def read_set_floors(data_dir: Path, percentile: float,
 
     ``speaker_regex``: the speaker is the first group of this pattern's match in the utt2spk speaker id (e.g.
     ``(\\w+)$`` turns the synthetic corpora's ``en-f3`` into the voice ``f3``, pooling a voice's languages).
-    Every error names the file and line, or the utterance: an utterance without a speaker, a speaker id the
-    pattern does not match, an unreadable, empty or non-finite feature matrix."""
+    Every error names the file and line, or the utterance: an empty feats.scp, an utterance without a speaker, a
+    speaker id the pattern does not match, an unreadable, empty or non-finite feature matrix."""
     import kaldiio
 
     pattern = re.compile(speaker_regex) if speaker_regex else None
@@ -55,6 +55,8 @@ def read_set_floors(data_dir: Path, percentile: float,
     data_dir = Path(data_dir)
     scp = data_dir / "feats.scp"
     feats = read_kaldi_map(scp)
+    if not feats:
+        raise DataDirError(f"{scp}: no utterances")
     utt2spk = read_kaldi_map(data_dir / "utt2spk")
     out: Dict[str, Tuple[str, float]] = {}
     for lineno, (utt, rxfile) in enumerate(progress(list(feats.items())), 1):

@@ -104,6 +104,11 @@ def test_cli_errors_name_the_line_or_utterance_and_write_nothing(tmp_path, capsy
 
     bad = _data_dir(tmp_path, "bad", {"u1": ("s1", _utt(rng, 30)), "u2": ("s1", np.full((5, 8), np.nan))})
     assert "bad/feats.scp:2: utterance 'u2': features hold inf or NaN" in error(f"train={train}", f"bad={bad}")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "feats.scp").write_text("")
+    (empty / "utt2spk").write_text("")
+    assert "empty/feats.scp: no utterances" in error(f"train={train}", f"empty={empty}")
     (train / "utt2spk").write_text("u1 s1\n")
     assert "feats.scp:2: utterance 'u2' has no line in" in error(f"train={train}")
     (train / "utt2spk").write_text("u1 s1\nu2 s1\n")
