@@ -21,7 +21,8 @@ and the same with the cheaper LID passes of ``model_conf.lid_layers: 1`` and/or 
 Adam, on the same random balanced batches (one utterance of each language, as benchmarks.bench_adapters); peak memory of a step
 as there.  The one-pass model (``encoder_conf.adapter_common_layers: 2`` + ``lid_layers: 2``: the head reads
 language-agnostic layers the real pass runs anyway) is timed against the same encoder without the head (what
-the head costs) and against the plain model (what it costs to move from today's model to it).
+the head costs) and against the plain model (what it costs to move from today's model to it); so is the one-pass
+model with the voice adversary of ``model_conf.voice_adversary_*`` (8 voices, read from the batches' ``utt_id``).
 
 In every repeat the variants run back to back in an order rotated from repeat to repeat, after untimed
 warm-up; each repeat gives one ratio to the baseline, reported as the median and interquartile range of those
@@ -65,6 +66,12 @@ ONE_PASS = "LID head, one pass (adapter_common_layers 2, lid_layers 2)"
 PLAIN_COMMON = "no LID head, adapter_common_layers 2"
 COMMON_LAYERS_ARGS = ["--encoder_conf", "adapter_common_layers=2"]  # the one-pass encoder, with or without a head
 ONE_PASS_ARGS = COMMON_LAYERS_ARGS + ["--model_conf", "lid_layers=2"]
+# the one-pass model with the voice adversary of ..._voiceadv_soft_common2_cpu.yaml (8 voices, read from utt_id)
+ONE_PASS_VOICE = "LID head, one pass + voice adversary"
+BENCH_VOICES = [f"v{i}" for i in range(8)]
+ONE_PASS_VOICE_ARGS = ONE_PASS_ARGS + ["--model_conf", "voice_adversary_weight=0.5",
+                                       "--model_conf", f"voice_adversary_voices=[{','.join(BENCH_VOICES)}]",
+                                       "--model_conf", "voice_adversary_regex=^[^-]+-([^-]+)-"]
 GOALS = {"decoding": 1.10, "training": 1.05}
 
 
@@ -140,8 +147,9 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
 
     langs = A2_LANGUAGES
     configs = {PLAIN: PLAIN_CONFIG, **{name: LID_CONFIG for name in LID_VARIANTS},
-               PLAIN_COMMON: PLAIN_CONFIG, ONE_PASS: LID_CONFIG}
-    options = {**LID_VARIANTS, PLAIN_COMMON: COMMON_LAYERS_ARGS, ONE_PASS: ONE_PASS_ARGS}
+               PLAIN_COMMON: PLAIN_CONFIG, ONE_PASS: LID_CONFIG, ONE_PASS_VOICE: LID_CONFIG}
+    options = {**LID_VARIANTS, PLAIN_COMMON: COMMON_LAYERS_ARGS, ONE_PASS: ONE_PASS_ARGS,
+               ONE_PASS_VOICE: ONE_PASS_VOICE_ARGS}
     models, optimizers = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in configs.items():
@@ -158,6 +166,8 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
     total = opts.warmup + opts.steps
     for i in range(total):
         batch = make_batch(balanced, opts.frames, opts.text_len, opts.vocab, gen, opts.device, dim=opts.dim)
+        # ESPnet's trainer passes the utterance ids; the voice adversary reads each one's voice from them
+        batch["utt_id"] = [f"{langs[j]}-{BENCH_VOICES[(i + j) % len(BENCH_VOICES)]}-{i:05d}" for j in range(len(langs))]
         for name in rotation(names, i):
             w, c, _ = measure(lambda: step(models[name], optimizers[name], batch), sync)
             if i >= opts.warmup:
@@ -165,10 +175,11 @@ def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
                 cpu[name].append(c)
         logger.info("training: step %d/%d", i + 1, total)
     batch = make_batch(balanced, opts.frames, opts.text_len, opts.vocab, gen, opts.device, dim=opts.dim)
+    batch["utt_id"] = [f"{lang}-{BENCH_VOICES[j % len(BENCH_VOICES)]}-m" for j, lang in enumerate(langs)]
     memory = {n: peak_step_memory(models[n], optimizers[n], batch, opts.device) / 2**20 for n in names}
     params = {n: sum(p.numel() for p in models[n].parameters()) for n in names}
     rows = _timed_rows("training", PLAIN, list(LID_VARIANTS) + [ONE_PASS], wall, cpu, "s", "step time")
-    rows += _timed_rows("training", PLAIN_COMMON, [ONE_PASS], wall, cpu, "s", "step time")
+    rows += _timed_rows("training", PLAIN_COMMON, [ONE_PASS, ONE_PASS_VOICE], wall, cpu, "s", "step time")
     for name in list(LID_VARIANTS) + [ONE_PASS]:
         rows.append(compare("training", "peak memory", PLAIN, name, [memory[PLAIN]], [memory[name]], "MiB"))
     for name in (WITH_LID, ONE_PASS):
@@ -194,7 +205,8 @@ def headline_ratios(rows: List[Dict]) -> Dict[str, float]:
               (PLAIN, "LID head, lid_layers 1 + lid_encoder_grad false", wall):
                   "train_step_lid_layers1_nograd_vs_plain",
               (PLAIN, ONE_PASS, wall): "train_step_one_pass_vs_plain",
-              (PLAIN_COMMON, ONE_PASS, wall): "train_step_one_pass_vs_same_encoder"}
+              (PLAIN_COMMON, ONE_PASS, wall): "train_step_one_pass_vs_same_encoder",
+              (PLAIN_COMMON, ONE_PASS_VOICE, wall): "train_step_one_pass_voice_adversary_vs_same_encoder"}
     return {wanted[r["baseline"], r["variant"], r["metric"]]: r["ratio"] for r in rows
             if (r["baseline"], r["variant"], r["metric"]) in wanted}
 

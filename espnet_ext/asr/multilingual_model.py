@@ -11,7 +11,9 @@ on the encoder output, trained jointly (``loss = loss_asr + lid_weight * loss_li
 ``lid_acc``) from the ``lang`` key (``lid_level: utterance``) or from per-frame languages of the CTC forced
 alignment (``lid_level: frame``, espnet_ext/asr/lid/frame_lid_targets.py).  It lets decoding route the
 adapters without a tag (``lang_routing``).  ``lid_weight: 0`` (the default) builds no head: the state_dict
-keys of existing confs and checkpoints are unchanged.
+keys of existing confs and checkpoints are unchanged.  ``voice_adversary_weight > 0`` adds a voice classifier
+behind a gradient reversal on the features the head reads (espnet_ext/asr/lid/voice_adversary.py; stats
+``voice_loss`` / ``voice_acc``), so that they hold less of the training voices.
 """
 
 import contextlib
@@ -25,6 +27,7 @@ from espnet_ext.asr.language_conditioning import LanguageConditioned
 from espnet_ext.asr.lid.language_id_head import LEVELS, LanguageIdHead
 from espnet_ext.asr.lid.lid_loss import LidLoss
 from espnet_ext.asr.lid.lid_router import LidRouter
+from espnet_ext.asr.lid.voice_adversary import VoiceAdversary
 
 # model_conf.lid_train_routing: what routes the real pass of a training (and validation) forward
 TRAIN_ROUTINGS = ("tag", "frame_targets", "soft")
@@ -56,6 +59,12 @@ class MultilingualASRModel(ESPnetASRModel):
         lid_head_hidden: units of the LID head's ReLU hidden layer; 0 (default): a linear head.
         lid_crop_range: ``[lo, hi]``: in training, the utterance-level head pools a random window of a share
             U(lo, hi) of each utterance's frames (short-utterance LID); None (default): every frame.
+        voice_adversary_weight: weight of the voice classifier's loss on the LID features, trained against the
+            encoder through a gradient reversal (speaker-invariant training); 0 (default): none is built.
+        voice_adversary_voices: the training voices the classifier tells apart.
+        voice_adversary_regex: pattern whose first group, searched in an utterance id, is its voice.
+        voice_adversary_reversal: lambda, the scale of the reversed gradient reaching the encoder (default 1).
+        voice_adversary_hidden: units of the classifier's ReLU hidden layer (default 256; 0: linear).
         *args, **kwargs: everything ``ESPnetASRModel`` takes (ctc_weight, lsm_weight, ...).
     """
 
@@ -63,7 +72,9 @@ class MultilingualASRModel(ESPnetASRModel):
                  lid_level: str = "utterance", lid_script_languages: Optional[Dict[str, str]] = None,
                  lid_layers: Optional[int] = None, lid_encoder_grad: bool = True, lid_train_routing: str = "tag",
                  lid_head_pooling: str = "mean", lid_head_hidden: int = 0,
-                 lid_crop_range: Optional[List[float]] = None, **kwargs):
+                 lid_crop_range: Optional[List[float]] = None, voice_adversary_weight: float = 0.0,
+                 voice_adversary_voices: Optional[List[str]] = None, voice_adversary_regex: Optional[str] = None,
+                 voice_adversary_reversal: float = 1.0, voice_adversary_hidden: int = 256, **kwargs):
         super().__init__(*args, **kwargs)
         if not languages:
             raise ValueError("model_conf.languages must list the model's languages, e.g. [en, fr, zh]")
@@ -101,7 +112,18 @@ class MultilingualASRModel(ESPnetASRModel):
         if lid_crop_range is not None and (lid_weight == 0 or lid_level == "frame"):
             raise ValueError("model_conf.lid_crop_range crops the frames an utterance-level LID head pools in "
                              "training: it needs lid_weight > 0 and lid_level utterance")
+        if isinstance(voice_adversary_weight, bool) or not isinstance(voice_adversary_weight, (int, float)) \
+                or not voice_adversary_weight >= 0:
+            raise ValueError(f"model_conf.voice_adversary_weight must be a number >= 0, got {voice_adversary_weight!r}")
+        if voice_adversary_weight > 0 and lid_weight == 0:
+            raise ValueError("model_conf.voice_adversary_weight trains the features the LID head reads against a "
+                             "voice classifier, and lid_weight 0 builds no head: set lid_weight > 0")
+        if voice_adversary_weight == 0 and (voice_adversary_voices is not None or voice_adversary_regex is not None):
+            raise ValueError("model_conf.voice_adversary_voices / voice_adversary_regex configure the voice "
+                             "adversary, and voice_adversary_weight 0 builds none: set a weight > 0 or drop them")
         self.lid_weight = float(lid_weight)
+        self.voice_adversary_weight = float(voice_adversary_weight)
+        self.voice_adversary: Optional[VoiceAdversary] = None
         self.lid_train_routing = lid_train_routing
         self.lid_head: Optional[LanguageIdHead] = None
         self.lid_router: Optional[LidRouter] = None
@@ -112,6 +134,10 @@ class MultilingualASRModel(ESPnetASRModel):
             self.lid_router = LidRouter(self, lid_level, lid_layers, lid_encoder_grad)
             self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
             self.lid_router.target_fn = self.lid_loss.frame_targets_of
+        if self.voice_adversary_weight > 0:
+            self.voice_adversary = VoiceAdversary(self.encoder.output_size(), voice_adversary_voices,
+                                                  voice_adversary_regex, voice_adversary_reversal,
+                                                  voice_adversary_hidden)
 
     def set_lang_routing(self, routing: Optional[str], frame_smoothing: int = 1, temperature: float = 1.0) -> None:
         """``oracle`` / ``hard`` / ``soft`` routing of the adapters (None: oracle with a tag, else soft);
@@ -193,9 +219,17 @@ class MultilingualASRModel(ESPnetASRModel):
                 self.lid_router.last = None
                 loss, stats, weight = super().forward(speech, speech_lengths, text, text_lengths, **kwargs)
                 loss_lid, acc_lid = self.lid_loss(self.lid_router.last, ids, text_in, lengths_in)
+                lid = self.lid_router.last
         finally:
             self.lid_router.train_targets = None
             self.lid_router.set_routing(given_routing)
         loss = loss + self.lid_weight * loss_lid
-        stats.update(loss=loss.detach(), lid_loss=loss_lid.detach().reshape(1), lid_acc=acc_lid.reshape(1))
+        stats.update(lid_loss=loss_lid.detach().reshape(1), lid_acc=acc_lid.reshape(1))
+        if self.voice_adversary is not None:
+            # the classifier descends on L_voice, the encoder below the LID features ascends (gradient reversal)
+            loss_voice, acc_voice = self.voice_adversary(lid.features, lid.lengths, kwargs.get("utt_id"))
+            loss = loss + self.voice_adversary_weight * loss_voice
+            stats.update(voice_loss=loss_voice.detach().reshape(1) if acc_voice is not None else None,
+                         voice_acc=acc_voice.reshape(1) if acc_voice is not None else None)
+        stats.update(loss=loss.detach())
         return loss, stats, weight

@@ -20,14 +20,16 @@ def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
     assert set(result["ratio"]) == {"decode_hard_vs_oracle", "decode_soft_vs_oracle", "train_step_lid_vs_plain",
                                     "train_peak_memory_lid_vs_plain", "train_step_lid_layers1_vs_plain",
                                     "train_step_lid_nograd_vs_plain", "train_step_lid_layers1_nograd_vs_plain",
-                                    "train_step_one_pass_vs_plain", "train_step_one_pass_vs_same_encoder"}
+                                    "train_step_one_pass_vs_plain", "train_step_one_pass_vs_same_encoder",
+                                    "train_step_one_pass_voice_adversary_vs_same_encoder"}
     assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in result["ratio"].values())
     for key in ("command", "device", "machine", "settings", "rows", "details", "total_wall_s"):
         assert key in result, key
     assert {"cpu_model", "usable_cores", "torch_threads", "date"} <= set(result["machine"])
     assert set(result["details"]["decoding"]) == {"oracle", "hard", "soft"}
     assert set(result["details"]["training"]) == {bench_lid_routing.PLAIN, *bench_lid_routing.LID_VARIANTS,
-                                                  bench_lid_routing.PLAIN_COMMON, bench_lid_routing.ONE_PASS}
+                                                  bench_lid_routing.PLAIN_COMMON, bench_lid_routing.ONE_PASS,
+                                                  bench_lid_routing.ONE_PASS_VOICE}
     assert result["details"]["training"]["LID head, lid_layers 1"]["options"] == ["--model_conf", "lid_layers=1"]
     lid, plain = (result["details"]["training"][n] for n in (bench_lid_routing.WITH_LID, bench_lid_routing.PLAIN))
     # the head is one linear map from the encoder width (144) to the 11 languages
@@ -36,6 +38,9 @@ def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
     # 16 x 144 + 144)) in the first two encoder layers
     one_pass = result["details"]["training"][bench_lid_routing.ONE_PASS]
     assert plain["params"] - one_pass["params"] == 2 * 11 * (2 * 144 + 144 * 16 + 16 + 16 * 144 + 144) - (144 * 11 + 11)
+    # the voice adversary: a 144 -> 256 -> 8 ReLU classifier, nothing else
+    voice = result["details"]["training"][bench_lid_routing.ONE_PASS_VOICE]
+    assert voice["params"] - one_pass["params"] == 144 * 256 + 256 + 256 * 8 + 8
     for routing in ("oracle", "hard", "soft"):  # the fixed output length: every routing ran the same beam steps
         assert result["details"]["decoding"][routing]["mean_hyp_len"] == result["details"]["decoding"]["oracle"][
             "mean_hyp_len"]
@@ -44,6 +49,7 @@ def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
     assert "| training | step time (wall) | no LID head | LID head |" in md
     assert "| training | step time (wall) | no LID head | LID head, lid_layers 1 + lid_encoder_grad false |" in md
     assert f"| training | step time (wall) | {bench_lid_routing.PLAIN_COMMON} | {bench_lid_routing.ONE_PASS} |" in md
+    assert f"| training | step time (wall) | {bench_lid_routing.PLAIN_COMMON} | {bench_lid_routing.ONE_PASS_VOICE} |" in md
     assert "## Machine" in md and "goal <= 1.10" in md and "goal <= 1.05" in md
 
 
