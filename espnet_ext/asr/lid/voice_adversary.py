@@ -13,10 +13,10 @@ Adaptation by Backpropagation", Ganin and Lempitsky, ICML 2015, arXiv:1409.7495)
     R_lambda: identity forward, gradient times -lambda backward
 
 The model adds ``voice_adversary_weight * L_voice``: the classifier descends on L_voice, the encoder below
-``h`` ascends on ``lambda * L_voice`` (Meng et al.'s min-max, eqs. 4-6, with a reversal layer instead of two
+``h`` ascends on ``lambda * L_voice`` (Meng et al.'s min-max criterion, with a reversal layer instead of two
 alternating updates). Our choices, configurable (``model_conf.voice_adversary_*``): the utterance-level mean
-(the pooling the LID head reads, since the head is what must not depend on the voice; Meng et al. classify
-frames of senone features), one hidden layer, a constant lambda.
+(the pooling the LID head reads, since the head is what must not depend on the voice; Meng et al. classify the speaker
+of each frame's deep feature), one hidden layer, a constant lambda.
 
 The voice of an utterance comes from its id (ESPnet passes ``utt_id`` to the model in training and
 validation): the first group of ``voice_adversary_regex`` searched in the id, looked up in
