@@ -31,6 +31,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
+from espnet_ext.asr.lid.language_id_head import LanguageIdHead
+
 
 class _ReverseGradient(torch.autograd.Function):
     """Identity forward; the gradient times -scale backward (Ganin and Lempitsky's R_lambda)."""
@@ -81,6 +83,7 @@ class VoiceAdversary(torch.nn.Module):
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
             raise ValueError(f"model_conf.voice_adversary_hidden must be a number of units >= 0, got {hidden!r}")
         self.voices: List[str] = list(voices)
+        self.voice_index = {v: i for i, v in enumerate(self.voices)}
         self.pattern = pattern
         self.reversal = float(reversal)
         self.hidden = torch.nn.Linear(size, hidden) if hidden > 0 else None
@@ -99,8 +102,8 @@ class VoiceAdversary(torch.nn.Module):
         for utt in utt_ids:
             match = self.pattern.search(utt)
             voice = match.group(1) if match else None
-            if voice in self.voices:
-                ids.append(self.voices.index(voice))
+            if voice in self.voice_index:
+                ids.append(self.voice_index[voice])
             elif strict:
                 what = (f"its voice '{voice}' is not in model_conf.voice_adversary_voices {self.voices}" if match
                         else f"model_conf.voice_adversary_regex '{self.pattern.pattern}' does not match it")
@@ -111,9 +114,7 @@ class VoiceAdversary(torch.nn.Module):
 
     def logits(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, V) voice logits of the mean of each utterance's valid frames, behind the gradient reversal."""
-        valid = torch.arange(features.shape[1], device=features.device).unsqueeze(0) < \
-            lengths.to(features.device).unsqueeze(1)
-        mask = valid.unsqueeze(-1).to(features.dtype)
+        mask = LanguageIdHead.valid_frames(features, lengths).unsqueeze(-1).to(features.dtype)
         pooled = (features * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         x = reverse_gradient(pooled, self.reversal)
         if self.hidden is not None:
