@@ -24,7 +24,7 @@ USER_CLIS = {
     "ctc_feasibility", "token_coverage", "token_frequency", "check_cs_set", "script_confusion",
     "asr_train", "asr_train_multitask", "lm_train_multitask", "compute_token_priors", "adapter_tool",
     "asr_inference", "transcribe", "pack_model", "raw_audio_config", "tau_sweep", "rescore_nbest",
-    "lm_perplexity", "score_cer", "lid_report", "lid_probe", "feature_floor", "length_bonus_sweep", "compare_models",
+    "lm_perplexity", "score_cer", "lid_report", "lid_probe", "lid_calibrate", "feature_floor", "length_bonus_sweep", "compare_models",
 }
 KALDI_MAP_NAMES = {"read_kaldi_map", "write_kaldi_map"}
 # "module:Attr" strings that the registry imports lazily count as imports of that module.

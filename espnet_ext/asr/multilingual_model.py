@@ -49,6 +49,8 @@ class MultilingualASRModel(ESPnetASRModel):
         lid_layers: encoder layers of the LID head's language-agnostic pass (None: all); fewer make the pass
             cheaper (docs/lid_routing.md).  ``utterance`` level only.
         lid_encoder_grad: False: the LID pass runs without autograd and the LID loss trains the head only.
+        lid_exact_lengths: True: the head pools the frames each utterance has when encoded alone (as decoding
+            encodes it), not the padded batch's mask, which counts up to 2 frames more (default False).
         lid_train_routing: how training routes the real pass: ``tag`` (the utterance's language, default) or
             ``frame_targets`` (``frame`` level: each frame by the language of its reference token, so a
             code-switched utterance trains the adapters frame routing will use) or ``soft`` (by the head's own
@@ -70,7 +72,8 @@ class MultilingualASRModel(ESPnetASRModel):
 
     def __init__(self, *args, languages: Optional[List[str]] = None, lid_weight: float = 0.0,
                  lid_level: str = "utterance", lid_script_languages: Optional[Dict[str, str]] = None,
-                 lid_layers: Optional[int] = None, lid_encoder_grad: bool = True, lid_train_routing: str = "tag",
+                 lid_layers: Optional[int] = None, lid_encoder_grad: bool = True, lid_exact_lengths: bool = False,
+                 lid_train_routing: str = "tag",
                  lid_head_pooling: str = "mean", lid_head_hidden: int = 0,
                  lid_crop_range: Optional[List[float]] = None, voice_adversary_weight: float = 0.0,
                  voice_adversary_voices: Optional[List[str]] = None, voice_adversary_regex: Optional[str] = None,
@@ -87,6 +90,8 @@ class MultilingualASRModel(ESPnetASRModel):
             raise ValueError(f"model_conf.lid_level must be one of {LEVELS}, got '{lid_level}'")
         if not isinstance(lid_encoder_grad, bool):
             raise ValueError(f"model_conf.lid_encoder_grad must be true or false, got {lid_encoder_grad!r}")
+        if not isinstance(lid_exact_lengths, bool):
+            raise ValueError(f"model_conf.lid_exact_lengths must be true or false, got {lid_exact_lengths!r}")
         if lid_layers is not None and (isinstance(lid_layers, bool) or not isinstance(lid_layers, int)):
             raise ValueError(f"model_conf.lid_layers must be an integer number of encoder layers, got {lid_layers!r}")
         if lid_train_routing not in TRAIN_ROUTINGS:
@@ -97,9 +102,9 @@ class MultilingualASRModel(ESPnetASRModel):
         if lid_train_routing == "frame_targets" and (lid_level != "frame" or lid_weight == 0):
             raise ValueError("model_conf.lid_train_routing 'frame_targets' routes training by the frame targets of "
                              "a frame-level LID head: set lid_level frame and lid_weight > 0")
-        if lid_weight == 0 and (lid_layers is not None or not lid_encoder_grad):
-            raise ValueError("model_conf.lid_layers and lid_encoder_grad configure the LID head's pass, and "
-                             "lid_weight 0 builds no head: set lid_weight > 0 or drop them")
+        if lid_weight == 0 and (lid_layers is not None or not lid_encoder_grad or lid_exact_lengths):
+            raise ValueError("model_conf.lid_layers, lid_encoder_grad and lid_exact_lengths configure the LID head's "
+                             "pass, and lid_weight 0 builds no head: set lid_weight > 0 or drop them")
         if lid_layers is not None and lid_level == "frame":
             raise ValueError("model_conf.lid_layers needs lid_level 'utterance': the frame targets come from the "
                              "CTC alignment of the LID pass, which needs every encoder layer")
@@ -131,7 +136,7 @@ class MultilingualASRModel(ESPnetASRModel):
         if self.lid_weight > 0:
             self.lid_head = LanguageIdHead(self.encoder.output_size(), len(self.languages), lid_head_pooling,
                                            lid_head_hidden, lid_crop_range)
-            self.lid_router = LidRouter(self, lid_level, lid_layers, lid_encoder_grad)
+            self.lid_router = LidRouter(self, lid_level, lid_layers, lid_encoder_grad, lid_exact_lengths)
             self.lid_loss = LidLoss(self, lid_level, lid_script_languages)
             self.lid_router.target_fn = self.lid_loss.frame_targets_of
         if self.voice_adversary_weight > 0:
@@ -139,13 +144,18 @@ class MultilingualASRModel(ESPnetASRModel):
                                                   voice_adversary_regex, voice_adversary_reversal,
                                                   voice_adversary_hidden)
 
-    def set_lang_routing(self, routing: Optional[str], frame_smoothing: int = 1, temperature: float = 1.0) -> None:
+    def set_lang_routing(self, routing: Optional[str], frame_smoothing: int = 1, temperature: float = 1.0,
+                         logit_bias: Optional[torch.Tensor] = None) -> None:
         """``oracle`` / ``hard`` / ``soft`` routing of the adapters (None: oracle with a tag, else soft);
         ``frame_smoothing``: frames of the moving average over a frame-level head's posteriors (1: none);
-        ``temperature``: soft routing mixes the adapters by softmax(LID logits / temperature) (1: the posteriors)."""
+        ``temperature``: soft routing mixes the adapters by softmax(LID logits / temperature) (1: the posteriors);
+        ``logit_bias``: (L,) added to the head's logits (``--lid_calibration``; None: none)."""
         if temperature != 1 and self.lid_router is None:
             raise ValueError(f"lid_temperature {temperature} scales a LID head's logits for soft routing; this model "
                              "has none (model_conf.lid_weight 0): leave lid_temperature 1")
+        if logit_bias is not None and self.lid_router is None:
+            raise ValueError("lid_calibration biases a LID head's logits; this model has none "
+                             "(model_conf.lid_weight 0): decode without lid_calibration")
         if frame_smoothing != 1 and (self.lid_router is None or self.lid_router.level != "frame"):
             raise ValueError(f"lid_frame_smoothing {frame_smoothing} smooths the posteriors of a frame-level LID "
                              "head (model_conf.lid_level frame); this model has "
@@ -154,6 +164,7 @@ class MultilingualASRModel(ESPnetASRModel):
         if self.lid_router is not None:
             self.lid_router.set_frame_smoothing(frame_smoothing)  # 1 also undoes an earlier window
             self.lid_router.set_temperature(temperature)  # 1 also undoes an earlier temperature
+            self.lid_router.set_logit_bias(logit_bias)  # None also undoes an earlier bias
         if routing in (None, "oracle"):
             if self.lid_router is not None:
                 self.lid_router.set_routing(routing)

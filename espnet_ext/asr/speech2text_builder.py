@@ -43,6 +43,7 @@ from espnet2.utils.types import float_or_none, str2bool, str_or_none
 from espnet.nets.beam_search import Hypothesis
 from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
 
+from espnet_ext.asr.lid.lid_calibration import LidCalibration
 from espnet_ext.asr.multilingual_model import MultilingualASRModel
 from espnet_ext.asr.scorers.logit_adjusted_scorer import LogitAdjustedScorer
 from espnet_ext.fileio.kaldi_map import read_kaldi_map
@@ -127,10 +128,14 @@ def build_speech2text(args: Dict) -> MultilingualSpeech2Text:
         speech2text = MultilingualSpeech2Text(**_speech2text_kwargs(args))
     smoothing = args.get("lid_frame_smoothing", 1)  # a bad value (0, even) is the router's error
     temperature = args.get("lid_temperature", 1.0)
+    calibration = args.get("lid_calibration")
     if isinstance(speech2text.asr_model, MultilingualASRModel):
-        speech2text.asr_model.set_lang_routing(args.get("lang_routing"), smoothing, temperature)
-    elif smoothing != 1 or temperature != 1:
-        option = "--lid_frame_smoothing" if smoothing != 1 else "--lid_temperature"
+        model = speech2text.asr_model
+        bias = LidCalibration.load(calibration).bias_for(model.languages, calibration) if calibration else None
+        model.set_lang_routing(args.get("lang_routing"), smoothing, temperature, bias)  # no head: its error
+    elif smoothing != 1 or temperature != 1 or calibration:
+        option = ("--lid_frame_smoothing" if smoothing != 1 else "--lid_temperature" if temperature != 1
+                  else "--lid_calibration")
         raise ValueError(f"{option} acts on a LID head's posteriors; "
                          f"{type(speech2text.asr_model).__name__} is not a multilingual model")
     elif args.get("lang_routing") not in (None, "oracle"):
@@ -221,6 +226,10 @@ def get_parser():
     parser.add_argument("--lid_temperature", type=float, default=1.0,
                         help="soft routing: the adapters are mixed by softmax(LID logits / T); T > 1 flattens the "
                              "head's posteriors (calibrate T on a dev set); 1: the posteriors. docs/lid_routing.md")
+    parser.add_argument("--lid_calibration", type=str_or_none, default=None,
+                        help="JSON of espnet_ext.bin.lid_calibrate: a per-language bias on the LID head's logits, "
+                             "fit on a dev set; it moves hard and soft routing and the written posterior. "
+                             "docs/lid_routing.md")
     parser.add_argument("--logit_adjust_tau", type=float_or_none, default=None,
                         help="Adjust-Inference tau (A2 eq. 11); default: the model's own (Adjust-Train) or none")
     parser.add_argument("--token_prior", type=str_or_none, default=None,

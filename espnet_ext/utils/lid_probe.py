@@ -109,6 +109,28 @@ def extract(model, data_dir: Path, warps: Sequence[float] = (1.0,), batch_size: 
     return out
 
 
+def utterance_logits(model, data_dir: Path, progress: Callable[[Iterable], Iterable] = None) -> tuple:
+    """(utterance ids, (N, L) LID head logits, (N,) language indices) of a data dir, one utterance per forward as
+    decoding runs them: in a padded batch ESPnet's subsampling mask counts up to two frames beyond the
+    convolution's valid output of every shorter utterance, which the head's mean pooling then reads."""
+    import kaldiio
+
+    if getattr(model, "lid_router", None) is None:
+        raise ValueError("the model has no LID head (model_conf.lid_weight is 0): nothing to calibrate")
+    items = read_data_dir(data_dir, model.languages)
+    utts = sorted(items)
+    model.eval()
+    model.lid_router.set_routing("soft")  # no tag needed; the LID pass is the same under every routing
+    model.lid_router.set_logit_bias(None)  # the head's own logits
+    logits = []
+    with torch.no_grad():
+        for utt in (progress(utts) if progress else utts):
+            x = torch.from_numpy(np.array(kaldiio.load_mat(items[utt][0]), dtype=np.float32))[None]
+            model.encode(x, torch.tensor([x.shape[1]]))
+            logits.append(model.lid_router.last.utterance_logits[0])
+    return utts, torch.stack(logits), torch.tensor([items[u][1] for u in utts])
+
+
 def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int = 400,
                      lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0):
     """Class-balanced multinomial logistic regression, fit full-batch; returns features -> predicted class."""

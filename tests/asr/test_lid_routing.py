@@ -470,3 +470,35 @@ def test_soft_training_routing_mixes_the_adapters_by_the_posteriors_despite_the_
     assert all(g > 0 for g in grad)  # every language adapter gets its share of every frame
     with pytest.raises(ValueError, match="lid_train_routing 'soft' routes training by the LID head's posteriors"):
         MultilingualASRModel(**parts(), languages=LANGS, lid_train_routing="soft")
+
+
+def test_a_logit_bias_moves_hard_and_soft_routing_and_the_written_posterior():
+    """--lid_calibration: the head's logits plus a per-language bias route the adapters; None undoes it."""
+    model = build(lid_weight=0.5).eval()
+    x, lens = batch()["speech"], batch()["speech_lengths"]
+    encoder_adapter = model.encoder.encoders[0].adapter
+    with torch.no_grad():
+        model.set_lang_routing("soft")
+        with model.language_context(None, 3):
+            model.encode(x, lens)
+        plain = model.lid_router.last.utterance_logits.clone()
+        bias = torch.tensor([0.0, 0.0, 50.0])  # pushes every utterance to zh
+        for routing in ("soft", "hard"):
+            model.set_lang_routing(routing, logit_bias=bias)
+            with model.language_context(None, 3):
+                model.encode(x, lens)
+                weights = encoder_adapter.routing_weights(3).reshape(3, -1)
+            lid = model.lid_router.last
+            assert torch.allclose(lid.utterance_logits, plain + bias, atol=1e-5)
+            expected = (plain + bias).softmax(-1) if routing == "soft" else torch.eye(3)[[2, 2, 2]]
+            assert torch.allclose(weights, expected, atol=1e-6)
+            assert torch.equal(lid.posteriors("utterance").argmax(-1), torch.tensor([2, 2, 2]))
+        model.set_lang_routing("soft")  # no bias: the head's own logits again
+        with model.language_context(None, 3):
+            model.encode(x, lens)
+        assert torch.allclose(model.lid_router.last.utterance_logits, plain, atol=1e-6)
+    with pytest.raises(ValueError, match=r"the LID logit bias must hold 3 finite numbers \(one per language\), "
+                                         r"got shape \(2,\)"):
+        model.set_lang_routing("soft", logit_bias=torch.zeros(2))
+    with pytest.raises(ValueError, match="lid_calibration biases a LID head's logits; this model has none"):
+        MultilingualASRModel(**parts(), languages=LANGS).set_lang_routing(None, logit_bias=torch.zeros(3))

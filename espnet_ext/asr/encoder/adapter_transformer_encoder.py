@@ -44,6 +44,10 @@ from espnet_ext.asr.layer_wrapping import WrappedEncoderLayer, wrap_layers
 # the input layers ESPnet's forward gives the mask and checks for too few frames (the others take the features only)
 _SUBSAMPLING = (Conv2dSubsampling, Conv1dSubsampling2, Conv2dSubsampling1, Conv2dSubsampling2, Conv2dSubsampling6,
                 Conv2dSubsampling8)
+# (frames cut, stride) of each stage of ESPnet's subsampling mask: x_mask[:, :, :-cut:stride], stage after stage
+_MASK_STAGES = {Conv2dSubsampling: ((2, 2), (2, 2)), Conv1dSubsampling2: ((2, 1), (2, 2)),
+                Conv2dSubsampling1: ((4, 1),), Conv2dSubsampling2: ((2, 2), (2, 1)),
+                Conv2dSubsampling6: ((2, 2), (4, 3)), Conv2dSubsampling8: ((2, 2), (2, 2), (2, 2))}
 
 
 class _AdapterEncoderLayer(WrappedEncoderLayer):
@@ -170,10 +174,11 @@ class AdapterTransformerEncoder(TransformerEncoder):
         per_layer = iter([adapters.common_only()] * adapter_common_layers
                          + [adapters] * (num_blocks - adapter_common_layers))  # wrap_layers goes first to last
         wrap_layers(self.encoders, lambda layer: _AdapterEncoderLayer(layer, next(per_layer).new_adapter(output_size)))
-        # Set by a LID router: called with the input layer's output (xs (B, T', D), masks (B, 1, T')) before the
-        # layers run, to run the LID pass on it and route the layers' adapters; it returns None, or (xs, n) when
-        # it has run the first n layers of the real pass already (their output xs). None: ESPnet's forward as is.
-        self.before_layers: Optional[Callable[[torch.Tensor, torch.Tensor],
+        # Set by a LID router: called with the input layer's output (xs (B, T', D), masks (B, 1, T')) and the input
+        # lengths (B,) before the layers run, to run the LID pass on it and route the layers' adapters; it returns
+        # None, or (xs, n) when it has run the first n layers of the real pass already (their output xs).
+        # None: ESPnet's forward as is.
+        self.before_layers: Optional[Callable[[torch.Tensor, torch.Tensor, torch.Tensor],
                                               Optional[Tuple[torch.Tensor, int]]]] = None
 
     def embed_input(self, xs_pad: torch.Tensor, ilens: torch.Tensor,
@@ -189,6 +194,20 @@ class AdapterTransformerEncoder(TransformerEncoder):
             raise TooShortUttError(f"has {xs_pad.size(1)} frames and is too short for subsampling (it needs more "
                                    f"than {limit} frames), return empty results", xs_pad.size(1), limit)
         return self.embed(xs_pad, masks)
+
+    def own_lengths(self, ilens: torch.Tensor) -> torch.Tensor:
+        """(B,) frames of each utterance's input-layer output when it is encoded alone (batch 1, as decoding runs).
+        In a padded batch ESPnet's subsampling mask counts more for every shorter utterance (conv2d: up to two
+        frames, whose convolutions reach into the padding), so its lengths depend on the batch; these do not."""
+        stages = next((v for k, v in _MASK_STAGES.items() if type(self.embed) is k), None)
+        if stages is None:
+            if self.embed is not None and isinstance(self.embed, _SUBSAMPLING):
+                raise ValueError(f"own_lengths: no mask stages known for {type(self.embed).__name__}")
+            return ilens  # no subsampling: one output frame per input frame
+        lengths = ilens
+        for cut, stride in stages:  # len(range(0, n - cut, stride))
+            lengths = torch.clamp(torch.div(lengths - cut + stride - 1, stride, rounding_mode="floor"), min=0)
+        return lengths
 
     def run_layers(self, xs: torch.Tensor, masks: torch.Tensor, start: int = 0,
                    stop: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -208,7 +227,7 @@ class AdapterTransformerEncoder(TransformerEncoder):
         if self.before_layers is None or return_all_hs or len(self.interctc_layer_idx) > 0:
             return super().forward(xs_pad, ilens, prev_states, masks, ctc, return_all_hs)
         xs, masks = self.embed_input(xs_pad, ilens, masks)
-        done = self.before_layers(xs, masks)  # the LID pass on the shared input-layer output, then the routing
+        done = self.before_layers(xs, masks, ilens)  # the LID pass on the shared input-layer output, then the routing
         start = 0
         if done is not None:  # the router ran the shared language-agnostic layers already
             xs, start = done

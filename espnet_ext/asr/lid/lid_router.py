@@ -99,9 +99,10 @@ class LidRouter:
     """
 
     def __init__(self, model: torch.nn.Module, level: str, num_layers: Optional[int] = None,
-                 encoder_grad: bool = True):
+                 encoder_grad: bool = True, own_lengths: bool = False):
         self.level = level
         self.encoder_grad = encoder_grad
+        self.own_lengths = own_lengths
         self.encoder = model.encoder
         self.lid_head = model.lid_head
         encoder_ids = {id(m) for m in model.encoder.modules()}
@@ -117,6 +118,8 @@ class LidRouter:
         self.routing: Optional[str] = None  # None: oracle when a tag is given, else soft
         self.frame_smoothing = 1  # frames of the moving average over frame posteriors before routing (1: none)
         self.temperature = 1.0  # soft routing weights: softmax(logits / temperature) (lid_temperature; 1: none)
+        # (L,) added to the head's logits when decoding (lid_calibration, fit on a dev set; None: none)
+        self.logit_bias: Optional[torch.Tensor] = None
         self.last: Optional[LidOutput] = None
         # model_conf.lid_train_routing frame_targets: the model puts (text, text_lengths) here for a training
         # forward, and target_fn (features, lengths, text, text_lengths) -> (B, T) frame languages (-1: none)
@@ -143,6 +146,10 @@ class LidRouter:
             if not 1 <= num_layers <= len(model.encoder.encoders):
                 raise ValueError(f"model_conf.lid_layers must be between 1 and the encoder's "
                                  f"{len(model.encoder.encoders)} layers, got {num_layers}")
+        if own_lengths and not shared_input:
+            raise ValueError(f"model_conf.lid_exact_lengths reads each utterance's own length at the input layer of "
+                             f"an adapter_transformer encoder with language-specific adapters; "
+                             f"{type(model.encoder).__name__} has none: leave it false")
         if shared_input:
             model.encoder.before_layers = self._lid_pass
         elif self.two_pass:
@@ -168,6 +175,18 @@ class LidRouter:
                              f"got {temperature!r}")
         self.temperature = float(temperature)
 
+    def set_logit_bias(self, bias: Optional[torch.Tensor]) -> None:
+        """A per-language bias added to the head's utterance and frame logits from now on (None: none); it moves
+        the arg-max (``hard``), the mixture (``soft``) and the posterior written beside the hypotheses."""
+        if bias is not None:
+            bias = torch.as_tensor(bias, dtype=torch.float32)
+            languages = self.lid_head.linear.out_features
+            if bias.shape != (languages,) or not bool(torch.isfinite(bias).all()):
+                got = f"shape {tuple(bias.shape)}" if bias.shape != (languages,) else f"{bias.tolist()}"
+                raise ValueError(f"the LID logit bias must hold {languages} finite numbers (one per language), "
+                                 f"got {got}")
+        self.logit_bias = bias
+
     def _given_tag(self) -> Optional[torch.Tensor]:
         for m in self.encoder_modules + self.other_modules:
             if m.lang_ids is not None:
@@ -186,6 +205,10 @@ class LidRouter:
         if not self.encoder_grad:
             features = features.detach()  # the LID loss trains the head only
         utt_logits, frame_logits = self.lid_head(features, lengths, frames=self.level == "frame")
+        if self.logit_bias is not None:  # decoding with --lid_calibration (lid_calibration.py)
+            bias = self.logit_bias.to(utt_logits)
+            utt_logits = utt_logits + bias
+            frame_logits = frame_logits + bias if frame_logits is not None else None
         self.last = LidOutput(utt_logits, frame_logits, lengths, features, routing, tag)
 
     def _start_lid_pass(self) -> Tuple[Optional[torch.Tensor], str]:
@@ -196,7 +219,8 @@ class LidRouter:
             m.switch_language_off()
         return tag, routing
 
-    def _lid_pass(self, xs: torch.Tensor, masks: torch.Tensor) -> Tuple[torch.Tensor, int]:
+    def _lid_pass(self, xs: torch.Tensor, masks: torch.Tensor,
+                  ilens: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, int]:
         """Pass 1 from the input layer's output (the encoder's ``before_layers``), then the real pass's routing.
         Returns the output of the shared leading layers and their number: where the real pass goes on."""
         tag, routing = self._start_lid_pass()
@@ -208,7 +232,12 @@ class LidRouter:
             h, _ = self.encoder.run_layers(real, masks, shared, depth)
             if self.encoder.normalize_before:
                 h = self.encoder.after_norm(h)
-        self._run_head(h, masks.squeeze(1).sum(1), routing, tag)
+        lengths = masks.squeeze(1).sum(1)
+        if self.own_lengths and ilens is not None:
+            # model_conf.lid_exact_lengths: the head pools the frames the utterance has alone, in training as in
+            # decoding (one utterance at a time), not the batch's mask, which counts up to 2 frames more
+            lengths = torch.minimum(lengths, self.encoder.own_lengths(ilens).to(lengths))
+        self._run_head(h, lengths, routing, tag)
         self._route(routing, tag)
         return real, shared
 
