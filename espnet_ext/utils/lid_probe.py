@@ -15,6 +15,7 @@ deviation), class-balanced cross-entropy (each language weighs the same, as bala
 training), full-batch Adam with weight decay, a fixed number of epochs and a fixed seed: it is deterministic.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Sequence
@@ -25,6 +26,8 @@ import torch
 from espnet_ext.asr.lid.lid_router import mean_over_frames
 from espnet_ext.asr.specaug.mel_warp_specaug import warp_mel_axis
 from espnet_ext.fileio.kaldi_map import DataDirError, read_kaldi_map
+
+logger = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "mean_std")
 
@@ -122,13 +125,22 @@ def utterance_logits(model, data_dir: Path, progress: Callable[[Iterable], Itera
     model.eval()
     model.lid_router.set_routing("soft")  # no tag needed; the LID pass is the same under every routing
     model.lid_router.set_logit_bias(None)  # the head's own logits
-    logits = []
+    from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
+
+    read, logits = [], []
     with torch.no_grad():
         for utt in (progress(utts) if progress else utts):
             x = torch.from_numpy(np.array(kaldiio.load_mat(items[utt][0]), dtype=np.float32))[None]
-            model.encode(x, torch.tensor([x.shape[1]]))
+            try:
+                model.encode(x, torch.tensor([x.shape[1]]))
+            except TooShortUttError:  # decoding gives it no language either
+                logger.warning("%s: %d frames, too short for the model's subsampling: left out", utt, x.shape[1])
+                continue
+            read.append(utt)
             logits.append(model.lid_router.last.utterance_logits[0])
-    return utts, torch.stack(logits), torch.tensor([items[u][1] for u in utts])
+    if not read:
+        raise DataDirError(f"{data_dir}: every utterance is too short for the model's subsampling")
+    return read, torch.stack(logits), torch.tensor([items[u][1] for u in read])
 
 
 def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int = 400,

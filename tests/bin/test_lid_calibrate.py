@@ -186,3 +186,26 @@ def test_asr_inference_routes_by_the_calibrated_logits_and_refuses_a_wrong_file(
     assert f"{tmp_path / 'de.json'}: fit for the languages ['en', 'de'], but the model's are ['en', 'fr']" \
         in capsys.readouterr().err
     assert not (tmp_path / "d2" / "lang").exists()
+
+
+def test_an_utterance_too_short_for_the_subsampling_is_left_out_with_a_warning(lid_experiment, tmp_path, caplog):
+    import kaldiio
+    import numpy as np
+
+    from tests.conftest import write_map
+
+    d = lid_experiment
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    langs = dict(line.split() for line in (d / "dev" / "utt2lang").read_text().splitlines())
+    with kaldiio.WriteHelper(f"ark,scp:{dev / 'feats.ark'},{dev / 'feats.scp'}") as w:
+        for utt, feats in kaldiio.load_scp_sequential(str(d / "dev" / "feats.scp")):
+            w(utt, feats)
+        w("dev99", np.zeros((3, 8), dtype=np.float32))  # conv2d needs more than 6 frames
+    write_map(dev / "utt2lang", dict(langs, dev99="en"))
+    args = ["--asr_train_config", str(d / "exp" / "config.yaml"), "--asr_model_file", str(d / "exp" / "model.pth"),
+            "--data_dir", str(dev), "--out", str(tmp_path / "cal.json"), "--folds", "2", "--l2_grid", "0"]
+    with caplog.at_level("WARNING"):
+        assert lid_calibrate.main(args) == 0
+    assert LidCalibration.load(tmp_path / "cal.json").dev["utterances"] == 6
+    assert "dev99: 3 frames, too short for the model's subsampling: left out" in caplog.text
