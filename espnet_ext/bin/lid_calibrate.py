@@ -74,11 +74,10 @@ def main(argv=None) -> int:
     calibration = LidCalibration.fit(logits, labels, model.languages, args.l2_grid, args.folds, args.seed,
                                      source={"model": str(args.asr_model_file), "data_dir": str(args.data_dir)})
     summary = markdown(calibration)
+    calibration.save(args.out)  # each file is written beside itself and renamed: whole or absent
     md = args.out.with_suffix(".md")
-    tmp = md.with_name(md.name + ".tmp")
-    tmp.write_text(summary, encoding="utf-8")
-    calibration.save(args.out)
-    tmp.replace(md)
+    md.with_name(md.name + ".tmp").write_text(summary, encoding="utf-8")
+    md.with_name(md.name + ".tmp").replace(md)
     print(summary, end="")
     return 0
 

@@ -99,10 +99,10 @@ class LidRouter:
     """
 
     def __init__(self, model: torch.nn.Module, level: str, num_layers: Optional[int] = None,
-                 encoder_grad: bool = True, own_lengths: bool = False):
+                 encoder_grad: bool = True, exact_lengths: bool = False):
         self.level = level
         self.encoder_grad = encoder_grad
-        self.own_lengths = own_lengths
+        self.exact_lengths = exact_lengths
         self.encoder = model.encoder
         self.lid_head = model.lid_head
         encoder_ids = {id(m) for m in model.encoder.modules()}
@@ -146,7 +146,7 @@ class LidRouter:
             if not 1 <= num_layers <= len(model.encoder.encoders):
                 raise ValueError(f"model_conf.lid_layers must be between 1 and the encoder's "
                                  f"{len(model.encoder.encoders)} layers, got {num_layers}")
-        if own_lengths and not shared_input:
+        if exact_lengths and not shared_input:
             raise ValueError(f"model_conf.lid_exact_lengths reads each utterance's own length at the input layer of "
                              f"an adapter_transformer encoder with language-specific adapters; "
                              f"{type(model.encoder).__name__} has none: leave it false")
@@ -233,7 +233,7 @@ class LidRouter:
             if self.encoder.normalize_before:
                 h = self.encoder.after_norm(h)
         lengths = masks.squeeze(1).sum(1)
-        if self.own_lengths and ilens is not None:
+        if self.exact_lengths and ilens is not None:
             # model_conf.lid_exact_lengths: the head pools the frames the utterance has alone, in training as in
             # decoding (one utterance at a time), not the batch's mask, which counts up to 2 frames more
             lengths = torch.minimum(lengths, self.encoder.own_lengths(ilens).to(lengths))
