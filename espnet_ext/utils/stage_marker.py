@@ -2,9 +2,15 @@
 
 A stage's output dir holds a marker file (``.done``) whose JSON records a *fingerprint*: a flat map from
 input names to digests — ``file:<name>`` the sha256 of an input file ("missing" when absent),
+``yaml:<name>`` beside it for a YAML input (``.yaml`` / ``.yml``) the sha256 of its parsed content,
 ``option:<name>`` an option's value as given, ``code`` the digest of the Python modules that do the
 stage's work plus the espnet_ext version.  A re-run skips the stage only when the fingerprint it would
 record now equals the recorded one; otherwise it names what changed and redoes the stage.
+
+A YAML input counts by what it says, not how it is written: when the recorded and the current ``yaml:<name>``
+agree, a different ``file:<name>`` is not a change, so an edited comment, blank line or quoting style of a
+training config neither redoes nor refuses to resume a run. A marker made before ``yaml:`` entries existed has
+only the bytes, which then decide as before.
 
 Upstream stages are covered by naming their markers as input files: stage 5's fingerprint holds the
 digest of stage 4's ``.done``, which holds the digest of stage 3's, and so on, so a change anywhere
@@ -56,10 +62,37 @@ def code_digest(modules: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def yaml_digest(path: PathLike) -> Optional[str]:
+    """sha256 of a YAML file's parsed content (``yaml.safe_load``, as ESPnet reads configs), re-serialised with
+    its keys in their written order; None when the file is absent or does not parse (its bytes then decide).
+
+    Comments, blank lines, indentation and quoting do not reach the digest; a value, a type (``1`` / ``"1"``),
+    a key or the keys' order does (the order is kept: conservative, a reordering redoes the stage)."""
+    import yaml  # only stages with a YAML input pay for the import
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        canonical = yaml.safe_dump(content, sort_keys=False, default_flow_style=True, allow_unicode=True, width=1 << 30)
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def fingerprint(files: Mapping[str, PathLike] = None, options: Mapping[str, str] = None,
                 code: Iterable[str] = ()) -> Dict[str, str]:
     """The fingerprint of a stage run from these input files, option values and code modules."""
     result = {f"file:{name}": file_digest(path) for name, path in (files or {}).items()}
+    for name, path in (files or {}).items():
+        if Path(path).suffix.lower() in YAML_SUFFIXES:
+            content = yaml_digest(path)
+            if content is not None:
+                result[f"yaml:{name}"] = content
     result.update({f"option:{name}": str(value) for name, value in (options or {}).items()})
     modules = list(code)
     if modules:
@@ -94,6 +127,16 @@ def changes_since(recorded: Mapping[str, str], current: Mapping[str, str]) -> Op
         before, now = recorded.get(name), current.get(name)
         if before == now:
             continue
+        if name.startswith("yaml:"):  # the bytes (file:<name>) speak for it when either side lacks it
+            if before is None or now is None:
+                continue
+            before_bytes, now_bytes = recorded.get("file:" + name[5:]), current.get("file:" + name[5:])
+            if before_bytes != now_bytes:
+                continue  # reported once, as "<name> changed", below
+            changes.append(f"{name[5:]} changed")
+            continue
+        if name.startswith("file:") and _same_yaml(recorded, current, name[5:]):
+            continue  # a YAML file rewritten without changing what it says (comments, layout)
         if name.startswith("option:"):
             changes.append(f"option {name[7:]} changed ('{before}' -> '{now}')" if before is not None
                            else f"option {name[7:]} is new ('{now}')")
@@ -104,6 +147,11 @@ def changes_since(recorded: Mapping[str, str], current: Mapping[str, str]) -> Op
         else:
             changes.append(f"{name} changed")
     return "; ".join(changes) + " since it was made" if changes else None
+
+
+def _same_yaml(recorded: Mapping[str, str], current: Mapping[str, str], name: str) -> bool:
+    before, now = recorded.get("yaml:" + name), current.get("yaml:" + name)
+    return before is not None and before == now
 
 
 def write_marker(marker: PathLike, current: Mapping[str, str], extra: Mapping[str, object] = None) -> None:

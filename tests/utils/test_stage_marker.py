@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from espnet_ext.bin import stage_marker as cli
-from espnet_ext.utils.stage_marker import (DONE_MARKER, code_digest, file_digest, fingerprint, read_marker,
-                                           stale_reason, write_marker)
+from espnet_ext.utils.stage_marker import (DONE_MARKER, changes_since, code_digest, file_digest, fingerprint,
+                                           read_marker, stale_reason, write_marker)
 
 
 def test_file_digest_is_sha256_and_missing_is_named(tmp_path):
@@ -92,3 +92,62 @@ def test_cli_errors(tmp_path):
 def test_marker_is_json_with_sorted_inputs(tmp_path):
     write_marker(tmp_path / DONE_MARKER, {"option:b": "1", "option:a": "2"})
     assert list(json.loads((tmp_path / DONE_MARKER).read_text())["inputs"]) == ["option:a", "option:b"]
+
+
+TRAIN_YAML = "# seed 1 run\nencoder: transformer\nencoder_conf:\n    output_size: 128\n    num_blocks: 2\nlr: 4.0e-03\n"
+REWRITTEN = ("# seed 1 run: figures of session 20 added to this comment\n\nencoder: 'transformer'  # quoted now\n"
+             "encoder_conf: {output_size: 128, num_blocks: 2}\nlr: 4.0e-03\n")
+
+
+def test_a_yaml_input_is_fingerprinted_by_what_it_says(tmp_path):
+    conf = tmp_path / "train.yaml"
+    conf.write_text(TRAIN_YAML)
+    before = fingerprint({"config": conf})
+    assert set(before) == {"file:config", "yaml:config"}
+    conf.write_text(REWRITTEN)  # comments, a blank line, quoting, flow style: the same content
+    after = fingerprint({"config": conf})
+    assert after["file:config"] != before["file:config"] and after["yaml:config"] == before["yaml:config"]
+    assert changes_since(before, after) is None
+    for edit, value in [("num_blocks: 2}", "num_blocks: 3}"), ("4.0e-03", "'4.0e-03'"),  # a value; a type
+                        ("{output_size: 128, num_blocks: 2}", "{num_blocks: 2, output_size: 128}")]:  # key order
+        conf.write_text(REWRITTEN.replace(edit, value))
+        assert changes_since(before, fingerprint({"config": conf})) == "config changed since it was made"
+
+
+def test_a_marker_without_yaml_entries_is_judged_by_the_bytes(tmp_path):
+    conf = tmp_path / "train.yaml"
+    conf.write_text(TRAIN_YAML)
+    old = {"file:config": file_digest(conf)}  # what a marker made before yaml entries records
+    assert changes_since(old, fingerprint({"config": conf})) is None
+    conf.write_text(REWRITTEN)
+    assert changes_since(old, fingerprint({"config": conf})) == "config changed since it was made"
+
+
+def test_unparsable_or_non_yaml_inputs_are_judged_by_the_bytes(tmp_path):
+    bad, text = tmp_path / "bad.yaml", tmp_path / "text"
+    bad.write_text("a: [1, 2\n")
+    text.write_text("u1 a\n")
+    assert set(fingerprint({"bad": bad, "text": text, "gone": tmp_path / "gone.yaml"})) == {
+        "file:bad", "file:text", "file:gone"}
+    recorded = fingerprint({"bad": bad})
+    bad.write_text("# a comment\na: [1, 2\n")
+    assert changes_since(recorded, fingerprint({"bad": bad})) == "bad changed since it was made"
+    recorded = fingerprint({"conf": tmp_path / "c.yaml"})
+    (tmp_path / "c.yaml").write_text("a: 1\n")  # a YAML file appears where none was: a change
+    assert changes_since(recorded, fingerprint({"conf": tmp_path / "c.yaml"})) == "conf changed since it was made"
+
+
+def test_a_comment_edit_of_the_config_skips_a_finished_stage_and_resumes_a_started_one(tmp_path):
+    done, started, conf = tmp_path / "asr_done", tmp_path / "asr_started", tmp_path / "train.yaml"
+    conf.write_text(TRAIN_YAML)
+    fp = ["--partial", ".started", "--file", f"config={conf}", "--option", "asr_args=--seed 1"]
+    assert run_cli("check", "--dir", done, *fp)[1] == "run" and run_cli("commit", "--dir", done)[0] == 0
+    assert run_cli("check", "--dir", started, *fp)[1] == "run"
+    assert run_cli("start", "--dir", started, "--partial", ".started")[0] == 0  # killed at epoch 5
+    conf.write_text(REWRITTEN)
+    assert run_cli("check", "--dir", done, *fp)[1] == "skip"
+    rc, action, log = run_cli("check", "--dir", started, *fp)
+    assert action == "resume" and "started from the same inputs and not finished; resuming it" in log
+    conf.write_text(REWRITTEN.replace("num_blocks: 2", "num_blocks: 4"))
+    rc, action, log = run_cli("check", "--dir", started, *fp)
+    assert action == "redo" and "cannot be resumed (config changed since it was made)" in log
