@@ -10,10 +10,12 @@ Usage:
 Decoding: one random model of ``conf/tuning/train_a2_bs_dual_adapters_lid_cpu.yaml`` (the 11 A2 languages,
 the character list of benchmarks.bench_lm_decoding), written here and loaded by espnet_ext's decoder
 (``build_speech2text``; beam 10, CTC weight 0.5 as ``conf/decode_asr_lid_soft.yaml``), decodes the same
-random features with ``oracle`` (each utterance's tag given), ``hard`` and ``soft`` (no tag) routing.  All
-three run the LID head's language-agnostic first encoder pass (``oracle`` too: it gives the posterior written
-to ``lang``); the output length is fixed (``maxlenratio`` < 0), so every routing runs the same number of beam
-steps whatever its untrained hypotheses.
+random features with ``oracle`` (each utterance's tag given), ``hard`` and ``soft`` (no tag) routing, and
+``hard`` / ``soft`` with the head's logits biased as ``--lid_calibration`` does (a fixed bias, one value per
+language).  All run the LID head's language-agnostic first encoder pass (``oracle`` too: it gives the posterior
+written to ``lang``); the output length is fixed (``maxlenratio`` < 0), so every routing runs the same number of
+beam steps whatever its untrained hypotheses.  The same is timed for the one-pass model (below; the model of
+``results/no_tag.json``), whose rows are named ``one pass: <routing>``.
 
 Training: ``train_a2_bs_dual_adapters_cpu.yaml`` against ``train_a2_bs_dual_adapters_lid_cpu.yaml`` (the same
 model plus ``lid_weight: 0.1``: the head and the extra pass through the encoder layers, forward and backward;
@@ -53,6 +55,9 @@ REPO = Path(__file__).resolve().parents[1]
 PLAIN_CONFIG = REPO / "conf/tuning/train_a2_bs_dual_adapters_cpu.yaml"
 LID_CONFIG = REPO / "conf/tuning/train_a2_bs_dual_adapters_lid_cpu.yaml"
 ROUTINGS = ("oracle", "hard", "soft")
+CALIBRATED = ("hard, calibrated", "soft, calibrated")  # the routing of the name's first word, head logits biased
+DECODE_ROUTINGS = ROUTINGS + CALIBRATED
+ONE_PASS_DECODE = "one pass: "  # the prefix of the one-pass model's decoding rows
 PLAIN, WITH_LID = "no LID head", "LID head"
 # the LID pass's cost options (model_conf, docs/lid_routing.md) on top of LID_CONFIG: variant -> task options
 LID_VARIANTS = {
@@ -84,60 +89,89 @@ def _sync(device: str):
 
 
 def bench_decoding(opts) -> Tuple[List[Dict], Dict, Dict]:
-    from benchmarks.bench_adjust_inference import time_decoding
+    import torch
+
     from benchmarks.bench_fixtures import random_features
-    from benchmarks.bench_lm_decoding import TOKENS, write_model, write_tokens
-    from espnet_ext.asr.speech2text_builder import build_speech2text, get_parser
-    from espnet_ext.tasks.asr import MultilingualASRTask
+    from benchmarks.bench_lm_decoding import TOKENS, write_tokens
 
     langs = A2_LANGUAGES
     frames = [opts.decode_frames] * opts.decode_utts
     utts = list(enumerate(random_features(frames, opts.dim)))
     utt2lang = {i: langs[i % len(langs)] for i, _ in utts}
+    # what --lid_calibration adds to the head's logits: a fixed bias, large enough to move some arg-maxes
+    bias = torch.linspace(-1.0, 1.0, len(langs))
+    rows, details = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        logger.info("decoding: building a random model of %s", LID_CONFIG.name)
-        asr = write_model(tmp, "asr", MultilingualASRTask, [
-            "--config", str(LID_CONFIG), "--token_list", str(write_tokens(tmp / "tokens.txt")), "--token_type", "char",
-            "--input_size", str(opts.dim), "--model_conf", f"languages=[{','.join(langs)}]"])
-        args = vars(get_parser().parse_args([
-            "--output_dir", str(tmp / "out"), "--data_path_and_name_and_type", f"{tmp}/none.scp,speech,kaldi_ark",
-            "--asr_train_config", asr[0], "--asr_model_file", asr[1], "--beam_size", str(opts.beam_size),
-            "--ctc_weight", "0.5", "--maxlenratio", str(-opts.maxlen), "--minlenratio", "0.0", "--nbest", "1",
-            "--ngpu", "1" if opts.device == "cuda" else "0"]))
-        args.pop("config", None)
-        speech2text = build_speech2text(args)
+        tokens = write_tokens(tmp / "tokens.txt")
+        for prefix, extra in (("", []), (ONE_PASS_DECODE, ONE_PASS_ARGS)):
+            speech2text = _decoder(opts, tmp / (prefix.strip(": ").replace(" ", "_") or "lid"), tokens, extra)
+            wall, cpu, lengths = _time_routings(opts, speech2text, utts, utt2lang, bias, prefix)
+            mean_len = {n: sum(v) / len(v) for n, v in lengths.items()}
+            oracle = prefix + "oracle"
+            notes = {n: f"mean 1-best length {mean_len[n]:.1f} tokens ({oracle} {mean_len[oracle]:.1f}; maximum "
+                        f"{opts.maxlen})" for n in wall if n != oracle}
+            rows += _timed_rows("decoding", oracle, [n for n in wall if n != oracle], wall, cpu, "s",
+                                "decoding time", notes)
+            details.update({n: {"wall_s": wall[n], "cpu_s": cpu[n], "mean_hyp_len": mean_len[n]} for n in wall})
+    settings = {"config": str(LID_CONFIG.relative_to(REPO)), "one pass": " ".join(ONE_PASS_ARGS),
+                "utterances": len(frames), "frames": opts.decode_frames, "feature_dim": opts.dim,
+                "vocab": len(TOKENS), "beam": opts.beam_size, "ctc_weight": 0.5,
+                "maxlenratio": -opts.maxlen, "repeats": opts.decode_repeats,
+                "calibration bias": f"linspace(-1, 1, {len(langs)})"}
+    return rows, details, settings
+
+
+def _decoder(opts, tmp: Path, tokens: Path, extra: List[str]):
+    """espnet_ext's decoder (``build_speech2text``) for a random model of LID_CONFIG + ``extra`` task options."""
+    from benchmarks.bench_lm_decoding import write_model
+    from espnet_ext.asr.speech2text_builder import build_speech2text, get_parser
+    from espnet_ext.tasks.asr import MultilingualASRTask
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    logger.info("decoding: building a random model of %s %s", LID_CONFIG.name, " ".join(extra))
+    asr = write_model(tmp, "asr", MultilingualASRTask, [
+        "--config", str(LID_CONFIG), "--token_list", str(tokens), "--token_type", "char",
+        "--input_size", str(opts.dim), "--model_conf", f"languages=[{','.join(A2_LANGUAGES)}]", *extra])
+    args = vars(get_parser().parse_args([
+        "--output_dir", str(tmp / "out"), "--data_path_and_name_and_type", f"{tmp}/none.scp,speech,kaldi_ark",
+        "--asr_train_config", asr[0], "--asr_model_file", asr[1], "--beam_size", str(opts.beam_size),
+        "--ctc_weight", "0.5", "--maxlenratio", str(-opts.maxlen), "--minlenratio", "0.0", "--nbest", "1",
+        "--ngpu", "1" if opts.device == "cuda" else "0"]))
+    args.pop("config", None)
+    return build_speech2text(args)
+
+
+def _time_routings(opts, speech2text, utts, utt2lang, bias, prefix: str):
+    """Decode ``utts`` with every routing of DECODE_ROUTINGS, rotated per repeat after one warm-up round."""
+    from benchmarks.bench_adjust_inference import time_decoding
+
     model = speech2text.asr_model
+    bias = bias.to(next(model.parameters()).device)
 
     def decode(routing: str) -> Dict[str, float]:
-        model.set_lang_routing(routing)
+        model.set_lang_routing(routing.split(",")[0], logit_bias=bias if routing in CALIBRATED else None)
         return time_decoding(speech2text, utts, utt2lang if routing == "oracle" else None)
 
-    for routing in ROUTINGS:  # warm-up
+    for routing in DECODE_ROUTINGS:  # warm-up
         decode(routing)
-    wall: Dict[str, List[float]] = {r: [] for r in ROUTINGS}
-    cpu: Dict[str, List[float]] = {r: [] for r in ROUTINGS}
-    lengths: Dict[str, List[float]] = {r: [] for r in ROUTINGS}
+    names = [prefix + r for r in DECODE_ROUTINGS]
+    wall: Dict[str, List[float]] = {n: [] for n in names}
+    cpu: Dict[str, List[float]] = {n: [] for n in names}
+    lengths: Dict[str, List[float]] = {n: [] for n in names}
     sync = _sync(opts.device)
     for r in range(opts.decode_repeats):
-        for routing in rotation(ROUTINGS, r):
+        for routing in rotation(DECODE_ROUTINGS, r):
             if sync:
                 sync()
             t = decode(routing)
-            wall[routing].append(t["wall_s"])
-            cpu[routing].append(t["cpu_s"])
-            lengths[routing].append(t["mean_len"])
-        logger.info("decoding: repeat %d/%d: %s", r + 1, opts.decode_repeats,
-                    ", ".join(f"{n} {wall[n][-1]:.2f}s" for n in ROUTINGS))
-    mean_len = {n: sum(v) / len(v) for n, v in lengths.items()}
-    notes = {n: f"mean 1-best length {mean_len[n]:.1f} tokens (oracle {mean_len['oracle']:.1f}; maximum "
-                f"{opts.maxlen})" for n in ROUTINGS[1:]}
-    rows = _timed_rows("decoding", "oracle", list(ROUTINGS[1:]), wall, cpu, "s", "decoding time", notes)
-    details = {n: {"wall_s": wall[n], "cpu_s": cpu[n], "mean_hyp_len": mean_len[n]} for n in ROUTINGS}
-    settings = {"config": str(LID_CONFIG.relative_to(REPO)), "utterances": len(frames), "frames": opts.decode_frames,
-                "feature_dim": opts.dim, "vocab": len(TOKENS), "beam": opts.beam_size, "ctc_weight": 0.5,
-                "maxlenratio": -opts.maxlen, "repeats": opts.decode_repeats}
-    return rows, details, settings
+            wall[prefix + routing].append(t["wall_s"])
+            cpu[prefix + routing].append(t["cpu_s"])
+            lengths[prefix + routing].append(t["mean_len"])
+        logger.info("decoding %s: repeat %d/%d: %s", prefix or "LID head:", r + 1, opts.decode_repeats,
+                    ", ".join(f"{n} {wall[n][-1]:.2f}s" for n in names))
+    model.set_lang_routing(None)
+    return wall, cpu, lengths
 
 
 def bench_training(opts) -> Tuple[List[Dict], Dict, Dict]:
@@ -198,6 +232,10 @@ def headline_ratios(rows: List[Dict]) -> Dict[str, float]:
     wall = "step time (wall)"
     wanted = {("oracle", "hard", "decoding time (wall)"): "decode_hard_vs_oracle",
               ("oracle", "soft", "decoding time (wall)"): "decode_soft_vs_oracle",
+              ("oracle", "hard, calibrated", "decoding time (wall)"): "decode_hard_calibrated_vs_oracle",
+              ("oracle", "soft, calibrated", "decoding time (wall)"): "decode_soft_calibrated_vs_oracle",
+              **{(ONE_PASS_DECODE + "oracle", ONE_PASS_DECODE + r, "decoding time (wall)"):
+                 f"decode_one_pass_{r.replace(', ', '_')}_vs_oracle" for r in DECODE_ROUTINGS[1:]},
               (PLAIN, WITH_LID, wall): "train_step_lid_vs_plain",
               (PLAIN, WITH_LID, "peak memory"): "train_peak_memory_lid_vs_plain",
               (PLAIN, "LID head, lid_layers 1", wall): "train_step_lid_layers1_vs_plain",
@@ -213,8 +251,13 @@ def headline_ratios(rows: List[Dict]) -> Dict[str, float]:
 
 def render_markdown(result: Dict) -> str:
     ratio = result["ratio"]
+    one = "decode_one_pass_"
     goals = [f"decoding time hard / oracle {ratio['decode_hard_vs_oracle']:.3f}, soft / oracle "
-             f"{ratio['decode_soft_vs_oracle']:.3f} (goal <= {GOALS['decoding']:.2f})",
+             f"{ratio['decode_soft_vs_oracle']:.3f}, calibrated hard / soft "
+             f"{ratio['decode_hard_calibrated_vs_oracle']:.3f} / {ratio['decode_soft_calibrated_vs_oracle']:.3f}; "
+             f"the one-pass model hard / soft {ratio[one + 'hard_vs_oracle']:.3f} / "
+             f"{ratio[one + 'soft_vs_oracle']:.3f}, calibrated {ratio[one + 'hard_calibrated_vs_oracle']:.3f} / "
+             f"{ratio[one + 'soft_calibrated_vs_oracle']:.3f} (goal <= {GOALS['decoding']:.2f})",
              f"training step with / without the LID head {ratio['train_step_lid_vs_plain']:.3f} "
              f"(goal <= {GOALS['training']:.2f}); with lid_layers 1 {ratio['train_step_lid_layers1_vs_plain']:.3f}, "
              f"with lid_encoder_grad false {ratio['train_step_lid_nograd_vs_plain']:.3f}, with both "

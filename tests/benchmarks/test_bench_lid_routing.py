@@ -17,7 +17,9 @@ def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
                                    "--text_len", "4", "--decode_utts", "1", "--decode_frames", "40",
                                    "--decode_repeats", "1", "--maxlen", "2", "--beam_size", "2"]) == 0
     result = json.loads((out / "bench_lid_routing.json").read_text(encoding="utf-8"))
-    assert set(result["ratio"]) == {"decode_hard_vs_oracle", "decode_soft_vs_oracle", "train_step_lid_vs_plain",
+    decode_keys = {f"decode_{model}{routing}_vs_oracle" for model in ("", "one_pass_")
+                   for routing in ("hard", "soft", "hard_calibrated", "soft_calibrated")}
+    assert set(result["ratio"]) == decode_keys | {"train_step_lid_vs_plain",
                                     "train_peak_memory_lid_vs_plain", "train_step_lid_layers1_vs_plain",
                                     "train_step_lid_nograd_vs_plain", "train_step_lid_layers1_nograd_vs_plain",
                                     "train_step_one_pass_vs_plain", "train_step_one_pass_vs_same_encoder",
@@ -26,7 +28,8 @@ def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
     for key in ("command", "device", "machine", "settings", "rows", "details", "total_wall_s"):
         assert key in result, key
     assert {"cpu_model", "usable_cores", "torch_threads", "date"} <= set(result["machine"])
-    assert set(result["details"]["decoding"]) == {"oracle", "hard", "soft"}
+    routings = ["oracle", "hard", "soft", "hard, calibrated", "soft, calibrated"]
+    assert list(result["details"]["decoding"]) == routings + ["one pass: " + r for r in routings]
     assert set(result["details"]["training"]) == {bench_lid_routing.PLAIN, *bench_lid_routing.LID_VARIANTS,
                                                   bench_lid_routing.PLAIN_COMMON, bench_lid_routing.ONE_PASS,
                                                   bench_lid_routing.ONE_PASS_VOICE}
@@ -41,11 +44,13 @@ def test_tiny_run_writes_markdown_and_json_with_positive_ratios(tmp_path):
     # the voice adversary: a 144 -> 256 -> 8 ReLU classifier, nothing else
     voice = result["details"]["training"][bench_lid_routing.ONE_PASS_VOICE]
     assert voice["params"] - one_pass["params"] == 144 * 256 + 256 + 256 * 8 + 8
-    for routing in ("oracle", "hard", "soft"):  # the fixed output length: every routing ran the same beam steps
+    for routing in result["details"]["decoding"]:  # the fixed output length: every routing ran the same beam steps
         assert result["details"]["decoding"][routing]["mean_hyp_len"] == result["details"]["decoding"]["oracle"][
             "mean_hyp_len"]
     md = (out / "bench_lid_routing.md").read_text(encoding="utf-8")
     assert "| decoding | decoding time (wall) | oracle | soft |" in md
+    assert "| decoding | decoding time (wall) | oracle | soft, calibrated |" in md
+    assert "| decoding | decoding time (wall) | one pass: oracle | one pass: hard, calibrated |" in md
     assert "| training | step time (wall) | no LID head | LID head |" in md
     assert "| training | step time (wall) | no LID head | LID head, lid_layers 1 + lid_encoder_grad false |" in md
     assert f"| training | step time (wall) | {bench_lid_routing.PLAIN_COMMON} | {bench_lid_routing.ONE_PASS} |" in md
