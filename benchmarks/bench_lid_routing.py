@@ -168,7 +168,7 @@ def _time_routings(opts, speech2text, utts, utt2lang, bias, prefix: str):
             wall[prefix + routing].append(t["wall_s"])
             cpu[prefix + routing].append(t["cpu_s"])
             lengths[prefix + routing].append(t["mean_len"])
-        logger.info("decoding %s: repeat %d/%d: %s", prefix or "LID head:", r + 1, opts.decode_repeats,
+        logger.info("decoding (%s): repeat %d/%d: %s", prefix.rstrip(": ") or "LID head", r + 1, opts.decode_repeats,
                     ", ".join(f"{n} {wall[n][-1]:.2f}s" for n in names))
     model.set_lang_routing(None)
     return wall, cpu, lengths
