@@ -76,8 +76,9 @@ def main(argv=None) -> int:
     summary = markdown(calibration)
     calibration.save(args.out)  # each file is written beside itself and renamed: whole or absent
     md = args.out.with_suffix(".md")
-    md.with_name(md.name + ".tmp").write_text(summary, encoding="utf-8")
-    md.with_name(md.name + ".tmp").replace(md)
+    tmp = md.with_name(md.name + ".tmp")
+    tmp.write_text(summary, encoding="utf-8")
+    tmp.replace(md)
     print(summary, end="")
     return 0
 

@@ -127,13 +127,7 @@ def changes_since(recorded: Mapping[str, str], current: Mapping[str, str]) -> Op
         before, now = recorded.get(name), current.get(name)
         if before == now:
             continue
-        if name.startswith("yaml:"):  # the bytes (file:<name>) speak for it when either side lacks it
-            if before is None or now is None:
-                continue
-            before_bytes, now_bytes = recorded.get("file:" + name[5:]), current.get("file:" + name[5:])
-            if before_bytes != now_bytes:
-                continue  # reported once, as "<name> changed", below
-            changes.append(f"{name[5:]} changed")
+        if name.startswith("yaml:"):  # never reported itself: it only excuses a file:<name> change (below)
             continue
         if name.startswith("file:") and _same_yaml(recorded, current, name[5:]):
             continue  # a YAML file rewritten without changing what it says (comments, layout)
